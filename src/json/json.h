@@ -1,0 +1,156 @@
+/* json.h - JSON reading (simdjson On-Demand behind a C API) and streaming JSON writing
+ *
+ * What: kl_json_* reads a document as a forward-only pull parser: open, take the root
+ * value, walk objects and arrays in document order, and convert scalars on demand. The
+ * profile parsers drive it with schema-directed code (known keys are dispatched, others
+ * skipped), which is how simdjson's On-Demand reaches ~1 GB/s on profiles. kl_jw_* writes
+ * JSON into a struct kl_buf, streaming through its sink.
+ *
+ * Model: struct kl_json_doc owns a simdjson::ondemand::parser and its document, released
+ * with the arena given to kl_json_open. struct kl_json_val and struct kl_json_iter are
+ * small opaque handles into that document (their bytes hold simdjson iterators); they are
+ * valid only while the doc lives and only forward: taking a later field or element skips
+ * what was left unread in earlier ones.
+ *
+ * Why: of the parsers measured here (../shared/spec/dependency-bench.md §1) simdjson is
+ * 10-30x faster than jansson/json-c/cJSON and On-Demand keeps no tape, so peak memory stays
+ * near input size + structural index (DOM needed ~4x input on profiles with long integer
+ * arrays). json_simdjson.cpp is the project's only C++ file. The writer is ours: library
+ * dumpers measured 45-200 MB/s against ~900 MB/s for a direct writer.
+ *
+ * Ownership: strings returned by kl_json_get_str point into the doc's string buffer and live
+ * as long as the doc (i.e. the arena). The input bytes must stay alive and unmodified too.
+ *
+ * Errors: every failure sets the err given at open, once (first error wins), with the
+ * syntax reason given at open (Relay: profiling_invalid_json) and a message naming the
+ * simdjson error; callers return -1 up the stack. Scalar type mismatches are errors too.
+ * Invalid UTF-8 anywhere in the input, truncated documents, numbers that do not fit the
+ * requested type and nesting deeper than KL_JSON_MAX_DEPTH (serde_json's own limit, so the
+ * same documents fail as in Relay) are rejected. Lone or mismatched UTF-16 surrogate escapes
+ * are rejected (serde_json rejects them too). On-Demand does not validate values it skips
+ * beyond bracket balance: malformed JSON inside an unknown field may pass (documented
+ * deviation from serde; known fields are always fully checked).
+ *
+ * Threads: a doc belongs to one thread. Limits: input length < 4 GiB (simdjson's own), depth
+ * KL_JSON_MAX_DEPTH; array/object sizes are bounded by the callers' count limits.
+ * Tests: tests/unit/test_json.c, fuzz/fuzz_profile.c.
+ */
+#ifndef KL_JSON_JSON_H
+#define KL_JSON_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/str.h"
+#include "base/vec.h"
+
+#define KL_JSON_MAX_DEPTH 128
+
+enum kl_json_type {
+    KL_JSON_ERROR = 0,
+    KL_JSON_NULL,
+    KL_JSON_BOOL,
+    KL_JSON_NUMBER,
+    KL_JSON_STRING,
+    KL_JSON_ARRAY,
+    KL_JSON_OBJECT,
+};
+
+struct kl_json_doc;
+
+struct kl_json_val {
+    struct kl_json_doc *doc;
+    uint64_t opaque[4];
+};
+
+struct kl_json_iter {
+    struct kl_json_doc *doc;
+    int state; /* 0 before first, 1 iterating, 2 done */
+    uint64_t opaque[8];
+};
+
+
+/* Open buf[0..len) for reading. buf must have KL_PADDING readable bytes after len. Errors
+ * go to *err with reason syntax_reason. Returns NULL on failure (e.g. invalid UTF-8, which
+ * On-Demand checks for the whole input up front). The doc is freed with arena a. */
+struct kl_json_doc *kl_json_open(struct kl_arena *a, const char *buf, size_t len,
+                                 enum kl_reason syntax_reason, struct kl_err *err);
+/* OUT: root value. */
+int kl_json_root(struct kl_json_doc *d, struct kl_json_val *out);
+/* After the root was consumed: fail if anything but whitespace follows. */
+int kl_json_finish(struct kl_json_doc *d);
+/* Set the doc's error (reason given explicitly) - for schema errors found by callers. */
+int kl_json_fail(struct kl_json_doc *d, enum kl_reason r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+struct kl_err *kl_json_err(struct kl_json_doc *d);
+
+/* The type of v without consuming it (KL_JSON_ERROR, with the error set, on failure). */
+enum kl_json_type kl_json_type(struct kl_json_val *v);
+
+int kl_json_get_str(struct kl_json_val *v, struct kl_str *out);
+int kl_json_get_u64(struct kl_json_val *v, uint64_t *out);
+int kl_json_get_i64(struct kl_json_val *v, int64_t *out);
+int kl_json_get_f64(struct kl_json_val *v, double *out);
+int kl_json_get_bool(struct kl_json_val *v, bool *out);
+/* 1 and consumed if v is null, 0 if not (not consumed), -1 on error. */
+int kl_json_is_null(struct kl_json_val *v);
+/* Relay's "num-or-string" u64: a JSON integer or a string of decimal digits. */
+int kl_json_get_u64_lenient(struct kl_json_val *v, uint64_t *out);
+/* The raw text of a number token (for numbers that do not fit 64 bits, say). */
+int kl_json_get_number_text(struct kl_json_val *v, struct kl_str *out);
+/* Skip v entirely. */
+int kl_json_skip(struct kl_json_val *v);
+
+/* Objects: begin, then next until it returns 0. next returns 1 with key and value set. The
+ * key is unescaped and lives with the doc. */
+int kl_json_obj_begin(struct kl_json_val *v, struct kl_json_iter *it);
+int kl_json_obj_next(struct kl_json_iter *it, struct kl_str *key, struct kl_json_val *val);
+/* Arrays: same shape. */
+int kl_json_arr_begin(struct kl_json_val *v, struct kl_json_iter *it);
+int kl_json_arr_next(struct kl_json_iter *it, struct kl_json_val *val);
+
+/* Append the elements of an array of non-negative integers to out (grown from a). Elements
+ * above UINT32_MAX are stored as UINT32_MAX (callers treat that as out of range). Fails with
+ * limit_reason when out would exceed max_total elements. OUT: *count = elements read. */
+int kl_json_arr_append_u32(struct kl_json_val *v, struct kl_arena *a, kl_vec_u32 *out,
+                           size_t max_total, enum kl_reason limit_reason, size_t *count);
+
+/* ------------------------------------------------------------------------------------ */
+/* Writer                                                                                */
+
+#define KL_JW_MAX_DEPTH 64
+
+struct kl_jw {
+    struct kl_buf *out;
+    int depth;
+    bool first[KL_JW_MAX_DEPTH]; /* no element written yet at this depth */
+    bool after_key;
+};
+
+void kl_jw_init(struct kl_jw *w, struct kl_buf *out);
+void kl_jw_obj_begin(struct kl_jw *w);
+void kl_jw_obj_end(struct kl_jw *w);
+void kl_jw_arr_begin(struct kl_jw *w);
+void kl_jw_arr_end(struct kl_jw *w);
+void kl_jw_key(struct kl_jw *w, const char *key); /* key is a plain ASCII literal */
+void kl_jw_key_str(struct kl_jw *w, struct kl_str key);
+void kl_jw_str(struct kl_jw *w, struct kl_str s);
+void kl_jw_cstr(struct kl_jw *w, const char *s);
+void kl_jw_u64(struct kl_jw *w, uint64_t v);
+void kl_jw_i64(struct kl_jw *w, int64_t v);
+/* Shortest text that reads back as the same double (serde/ryu style: integers as "82.0"). */
+void kl_jw_f64(struct kl_jw *w, double v);
+void kl_jw_bool(struct kl_jw *w, bool v);
+void kl_jw_null(struct kl_jw *w);
+/* Raw JSON text, written as is (the caller guarantees it is valid). */
+void kl_jw_raw(struct kl_jw *w, const char *p, size_t n);
+/* Escape s as a JSON string body into b (no quotes). */
+void kl_json_escape(struct kl_buf *b, struct kl_str s);
+/* Shortest round-trip formatting of a double into out (>= 32 bytes); returns length. */
+size_t kl_fmt_f64(double v, char *out);
+
+#endif
