@@ -119,6 +119,11 @@ int kl_json_arr_next(struct kl_json_iter *it, struct kl_json_val *val);
 int kl_json_arr_append_u32(struct kl_json_val *v, struct kl_arena *a, kl_vec_u32 *out,
                            size_t max_total, enum kl_reason limit_reason, size_t *count);
 
+/* Fully validate buf[0..len) with simdjson's DOM parser and keep nothing (the benchmark
+ * ceiling; also a strict check). buf needs KL_PADDING readable bytes after len. */
+int kl_json_validate(const char *buf, size_t len, enum kl_reason syntax_reason,
+                     struct kl_err *err);
+
 /* ------------------------------------------------------------------------------------ */
 /* Writer                                                                                */
 

@@ -431,3 +431,22 @@ extern "C" int kl_json_arr_append_u32(struct kl_json_val *v, struct kl_arena *a,
     *count = n;
     return 0;
 }
+
+/* Full validation with simdjson's DOM parser (every value checked, nothing kept): the
+ * ceiling the benchmarks compare kiln's whole pipeline against, and a strict check for
+ * callers that must reject malformed JSON even in values they skip. */
+extern "C" int kl_json_validate(const char *buf, size_t len, enum kl_reason syntax_reason,
+                                struct kl_err *err)
+{
+    static thread_local dom::parser parser(0xFFFFFFFFu);
+    if (parser.capacity() < len) {
+        error_code e = parser.allocate(len, KL_JSON_MAX_DEPTH);
+        if (e)
+            return kl_err_set(err, syntax_reason, "invalid json: %s", error_message(e));
+    }
+    dom::element root;
+    error_code e = parser.parse(reinterpret_cast<const uint8_t *>(buf), len, false).get(root);
+    if (e)
+        return kl_err_set(err, syntax_reason, "invalid json: %s", error_message(e));
+    return 0;
+}
