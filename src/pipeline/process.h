@@ -25,15 +25,12 @@
 
 #include "base/arena.h"
 #include "base/err.h"
+#include "ingest/envelope.h"
+#include "ingest/parse.h"
 #include "ingest/tx_event.h"
 #include "pipeline/outcome.h"
 #include "profile/profile.h"
 
-enum kl_item_type {
-    KL_ITEM_PROFILE = 0,       /* envelope item "profile": transaction profile */
-    KL_ITEM_PROFILE_CHUNK = 1, /* envelope item "profile_chunk": continuous chunk */
-    KL_ITEM_AUTO = 2,          /* decide from the payload (profiler_id => chunk) */
-};
 
 struct kl_process_opts {
     enum kl_item_type item_type;
@@ -60,5 +57,21 @@ struct kl_process_result {
  * filled either way. */
 int kl_process_run(struct kl_arena *a, const char *bytes, size_t len,
                    const struct kl_process_opts *opts, struct kl_process_result *res);
+
+/* Called once per profile/profile_chunk item of an envelope, in item order. res->profile
+ * and its strings live in the arena passed to kl_process_envelope. */
+typedef void kl_item_result_fn(void *ctx, const struct kl_envelope_item *item,
+                               struct kl_process_result *res);
+
+/* Relay's envelope rules around kl_process_run (spec §2.1): the first `transaction` item is
+ * the event merged into the profile; only the first `profile` item is processed (later ones:
+ * invalid profiling_too_many_profiles); a sampled profile without a transaction is invalid
+ * missing_transaction; an item header `sampled:false` makes the profile unsampled; every
+ * `profile_chunk` is processed, and one whose header platform names another profile type
+ * (ui vs backend) than its payload is invalid profiling_invalid_profile_type. Other item
+ * types are ignored. base supplies org/project/received/retention. Returns the number of
+ * items reported. */
+int kl_process_envelope(struct kl_arena *a, const struct kl_envelope *env,
+                        const struct kl_process_opts *base, kl_item_result_fn *fn, void *ctx);
 
 #endif

@@ -1,0 +1,29 @@
+/* cli.h - the kiln command line: one table of subcommands, one file per command
+ *
+ * What: `kiln <command> [options]`. main.c holds the table (name, summary, function, help);
+ * each cmd_<name>.c implements one command. Commands print `kiln: <message> (<reason>)` on
+ * errors and return the process exit status: 0 success, 1 rejected input, 2 usage or I/O.
+ */
+#ifndef KL_CLI_CLI_H
+#define KL_CLI_CLI_H
+
+#include "base/err.h"
+
+typedef int kl_cmd_fn(int argc, char **argv);
+
+struct kl_cmd {
+    const char *name;
+    const char *summary;
+    kl_cmd_fn *run;
+    const char *help; /* full help text, printed by `kiln <cmd> --help` and `kiln help <cmd>` */
+};
+
+int kl_cmd_process(int argc, char **argv);
+extern const char kl_cmd_process_help[];
+
+/* Print "kiln: <msg> (<reason>)" to stderr. */
+void kl_cli_error(const struct kl_err *err);
+/* Whether argv has -h or --help before any "--". */
+int kl_cli_wants_help(int argc, char **argv);
+
+#endif
