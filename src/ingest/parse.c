@@ -449,7 +449,10 @@ static int parse_stacks(struct ctx *c, struct kl_sample_data *d, struct kl_json_
             return kl_json_fail(c->doc, KL_R_PROFILE_TOO_MANY_STACKS, "more than %u stacks",
                                 KL_MAX_STACKS);
         size_t count;
-        if (kl_json_arr_append_u32(&sv, c->p->arena, &d->stack_frames, KL_MAX_STACK_ENTRIES,
+        size_t room = d->stack_frames.len + KL_MAX_STACK_DEPTH;
+        if (room > KL_MAX_STACK_ENTRIES)
+            room = KL_MAX_STACK_ENTRIES;
+        if (kl_json_arr_append_u32(&sv, c->p->arena, &d->stack_frames, room,
                                    KL_R_PROFILE_STACK_TOO_DEEP, &count) < 0)
             return -1;
         kl_vec_push(c->p->arena, &d->stack_off, (uint32_t)d->stack_frames.len);

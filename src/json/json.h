@@ -64,12 +64,14 @@ struct kl_json_doc;
 
 struct kl_json_val {
     struct kl_json_doc *doc;
+    bool consumed; /* read by the caller; unread values are walked and checked on skip */
     uint64_t opaque[4];
 };
 
 struct kl_json_iter {
     struct kl_json_doc *doc;
-    int state; /* 0 before first, 1 iterating, 2 done */
+    int state;                /* 0 before first, 1 iterating, 2 done */
+    struct kl_json_val *last; /* the value handed out last, checked if left unread */
     uint64_t opaque[8];
 };
 

@@ -104,6 +104,7 @@ extern "C" int kl_json_fail(struct kl_json_doc *d, enum kl_reason r, const char 
 extern "C" int kl_json_root(struct kl_json_doc *d, struct kl_json_val *out)
 {
     out->doc = d;
+    out->consumed = false;
     ondemand::json_type t;
     error_code e = d->doc.type().get(t);
     if (e)
@@ -226,8 +227,93 @@ static int check_raw_string(kl_json_doc *d, const char *s)
     return 0;
 }
 
+
+/* Walk a value the caller left unread, the way serde_json's IgnoredAny would: every scalar
+ * parsed, strings checked, nesting bounded by KL_JSON_MAX_DEPTH (depth counted from the
+ * document root, as serde counts it). */
+static int walk(kl_json_doc *d, ondemand::value v)
+{
+    int32_t depth = v.current_depth();
+    if (depth > KL_JSON_MAX_DEPTH)
+        return kl_err_set(d->err, d->syntax_reason,
+                          "invalid json: nesting deeper than %d", KL_JSON_MAX_DEPTH);
+    ondemand::json_type t;
+    error_code e = v.type().get(t);
+    if (e)
+        return fail_code(d, e, "value");
+    switch (t) {
+    case ondemand::json_type::object: {
+        ondemand::object obj;
+        if ((e = v.get_object().get(obj)))
+            return fail_code(d, e, "object");
+        for (auto field : obj) {
+            ondemand::field f;
+            if ((e = std::move(field).get(f)))
+                return fail_code(d, e, "object field");
+            if (check_raw_string(d, reinterpret_cast<const char *>(f.key().raw())) < 0)
+                return -1;
+            if (walk(d, f.value()) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    case ondemand::json_type::array: {
+        ondemand::array arr;
+        if ((e = v.get_array().get(arr)))
+            return fail_code(d, e, "array");
+        for (auto elem : arr) {
+            ondemand::value x;
+            if ((e = std::move(elem).get(x)))
+                return fail_code(d, e, "array element");
+            if (walk(d, x) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    case ondemand::json_type::string: {
+        std::string_view tok = v.raw_json_token();
+        if (memchr(tok.data(), '\\', tok.size()) && check_raw_string(d, tok.data() + 1) < 0)
+            return -1;
+        std::string_view sv;
+        if ((e = v.get_string().get(sv)))
+            return fail_code(d, e, "string");
+        return 0;
+    }
+    case ondemand::json_type::number: {
+        double x;
+        if ((e = v.get_double().get(x)))
+            return fail_code(d, e, "number");
+        return 0;
+    }
+    case ondemand::json_type::boolean: {
+        bool b;
+        if ((e = v.get_bool().get(b)))
+            return fail_code(d, e, "boolean");
+        return 0;
+    }
+    case ondemand::json_type::null: {
+        bool n;
+        if ((e = v.is_null().get(n)) || !n)
+            return fail_code(d, e ? e : INCORRECT_TYPE, "null");
+        return 0;
+    }
+    }
+    return fail_code(d, INCORRECT_TYPE, "value");
+}
+
+static int check_unread(kl_json_iter *it)
+{
+    kl_json_val *last = it->last;
+    it->last = NULL;
+    if (!last || last->consumed)
+        return 0;
+    last->consumed = true;
+    return walk(it->doc, V(last));
+}
+
 extern "C" int kl_json_get_str(struct kl_json_val *v, struct kl_str *out)
 {
+    v->consumed = true;
     kl_json_doc *d = v->doc;
     std::string_view tok = V(v).raw_json_token();
     if (tok.size() && tok[0] == '"' && memchr(tok.data(), '\\', tok.size()) &&
@@ -244,6 +330,7 @@ extern "C" int kl_json_get_str(struct kl_json_val *v, struct kl_str *out)
 
 extern "C" int kl_json_get_u64(struct kl_json_val *v, uint64_t *out)
 {
+    v->consumed = true;
     error_code e = V(v).get_uint64().get(*out);
     if (e)
         return fail_code(v->doc, e, "expected a non-negative integer");
@@ -252,6 +339,7 @@ extern "C" int kl_json_get_u64(struct kl_json_val *v, uint64_t *out)
 
 extern "C" int kl_json_get_i64(struct kl_json_val *v, int64_t *out)
 {
+    v->consumed = true;
     error_code e = V(v).get_int64().get(*out);
     if (e)
         return fail_code(v->doc, e, "expected an integer");
@@ -260,6 +348,7 @@ extern "C" int kl_json_get_i64(struct kl_json_val *v, int64_t *out)
 
 extern "C" int kl_json_get_f64(struct kl_json_val *v, double *out)
 {
+    v->consumed = true;
     error_code e = V(v).get_double().get(*out);
     if (e)
         return fail_code(v->doc, e, "expected a number");
@@ -268,6 +357,7 @@ extern "C" int kl_json_get_f64(struct kl_json_val *v, double *out)
 
 extern "C" int kl_json_get_bool(struct kl_json_val *v, bool *out)
 {
+    v->consumed = true;
     error_code e = V(v).get_bool().get(*out);
     if (e)
         return fail_code(v->doc, e, "expected a boolean");
@@ -280,6 +370,8 @@ extern "C" int kl_json_is_null(struct kl_json_val *v)
     error_code e = V(v).is_null().get(n);
     if (e)
         return fail_code(v->doc, e, "value");
+    if (n)
+        v->consumed = true;
     return n ? 1 : 0;
 }
 
@@ -304,6 +396,7 @@ extern "C" int kl_json_get_u64_lenient(struct kl_json_val *v, uint64_t *out)
 
 extern "C" int kl_json_get_number_text(struct kl_json_val *v, struct kl_str *out)
 {
+    v->consumed = true;
     std::string_view sv = V(v).raw_json_token();
     size_t n = sv.size();
     while (n && (sv[n - 1] == ' ' || sv[n - 1] == '\n' || sv[n - 1] == '\r' || sv[n - 1] == '\t'))
@@ -323,9 +416,11 @@ extern "C" int kl_json_skip(struct kl_json_val *v)
 
 extern "C" int kl_json_obj_begin(struct kl_json_val *v, struct kl_json_iter *it)
 {
+    v->consumed = true;
     kl_json_doc *d = v->doc;
     it->doc = d;
     it->state = 0;
+    it->last = NULL;
     ondemand::object obj;
     error_code e = V(v).get_object().get(obj);
     if (e)
@@ -344,6 +439,8 @@ extern "C" int kl_json_obj_next(struct kl_json_iter *it, struct kl_str *key,
     if (it->state == 2)
         return 0;
     ondemand::object_iterator &oi = OI(it);
+    if (check_unread(it) < 0)
+        return -1;
     if (it->state == 1)
         ++oi;
     it->state = 1;
@@ -364,15 +461,19 @@ extern "C" int kl_json_obj_next(struct kl_json_iter *it, struct kl_str *key,
     key->ptr = sv.data();
     key->len = sv.size();
     val->doc = d;
+    val->consumed = false;
     new (val->opaque) ondemand::value(f.value());
+    it->last = val;
     return 1;
 }
 
 extern "C" int kl_json_arr_begin(struct kl_json_val *v, struct kl_json_iter *it)
 {
+    v->consumed = true;
     kl_json_doc *d = v->doc;
     it->doc = d;
     it->state = 0;
+    it->last = NULL;
     ondemand::array arr;
     error_code e = V(v).get_array().get(arr);
     if (e)
@@ -390,6 +491,8 @@ extern "C" int kl_json_arr_next(struct kl_json_iter *it, struct kl_json_val *val
     if (it->state == 2)
         return 0;
     ondemand::array_iterator &ai = AI(it);
+    if (check_unread(it) < 0)
+        return -1;
     if (it->state == 1)
         ++ai;
     it->state = 1;
@@ -398,10 +501,12 @@ extern "C" int kl_json_arr_next(struct kl_json_iter *it, struct kl_json_val *val
         return kl_err_is_set(d->err) ? -1 : 0;
     }
     val->doc = d;
+    val->consumed = false;
     new (val->opaque) ondemand::value();
     error_code e = (*ai).get(V(val));
     if (e)
         return fail_code(d, e, "array element");
+    it->last = val;
     return 1;
 }
 
@@ -409,6 +514,7 @@ extern "C" int kl_json_arr_append_u32(struct kl_json_val *v, struct kl_arena *a,
                                       size_t max_total, enum kl_reason limit_reason,
                                       size_t *count)
 {
+    v->consumed = true;
     kl_json_doc *d = v->doc;
     ondemand::array arr;
     error_code e = V(v).get_array().get(arr);
@@ -421,7 +527,7 @@ extern "C" int kl_json_arr_append_u32(struct kl_json_val *v, struct kl_arena *a,
         if (e)
             return fail_code(d, e, "expected a non-negative integer");
         if (out->len >= max_total)
-            return kl_err_set(d->err, limit_reason, "more than %zu array elements in total",
+            return kl_err_set(d->err, limit_reason, "array over its limit of %zu elements",
                               max_total);
         if (out->len == out->cap)
             kl__vec_grow(a, (void **)&out->items, &out->cap, sizeof(uint32_t), out->len + 1);

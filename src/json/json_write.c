@@ -221,7 +221,7 @@ size_t kl_fmt_f64(double v, char *out)
             digits[nd++] = *p;
         p++;
     }
-    int exp10 = atoi(p + 1); /* value = d.ddd x 10^exp10 */
+    int exp10 = (int)strtol(p + 1, NULL, 10); /* value = d.ddd x 10^exp10 */
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
     int kk = exp10 + 1; /* position of the decimal point from the left of digits */

@@ -54,6 +54,7 @@
 #define KL_MAX_SAMPLES 5000000u
 #define KL_MAX_STACKS 5000000u
 #define KL_MAX_STACK_ENTRIES 25000000u /* sum of all stack lengths */
+#define KL_MAX_STACK_DEPTH 65536u      /* frames in one stack */
 #define KL_MAX_FRAMES 2000000u
 #define KL_MAX_THREADS 100000u
 #define KL_MAX_MEASUREMENT_VALUES 2000000u
