@@ -17,6 +17,7 @@
 #include "base/hash.h"
 #include "base/time.h"
 #include "json/json.h"
+#include "normalize/normalize.h"
 
 #define SCHEMA_URL "https://www.speedscope.app/file-format-schema.json"
 #define EXPORTER "kiln"
@@ -156,54 +157,10 @@ static void u64map_put(struct kl_arena *a, struct u64map *m, uint64_t key, uint3
 /* ---------------------------------------------------------------------------------- */
 /* Frame naming: module_or_package and the fingerprint (spec §6.1)                     */
 
-/* "C:\..." or "\\server\..." paths split on backslashes. */
-static bool is_windows_path(struct kl_str s)
-{
-    if (s.len >= 3) {
-        char l = (char)(s.ptr[0] | 0x20);
-        if (l >= 'a' && l <= 'z' && s.ptr[1] == ':' && s.ptr[2] == '\\')
-            return true;
-    }
-    return s.len >= 2 && s.ptr[0] == '\\' && s.ptr[1] == '\\';
-}
-
-/* The last path component of a package (the previous one if the path ends with a
- * separator), without a trailing .dylib/.so/.a/.dll/.exe. A slice of pkg.
- * TODO(lead): dedupe with normalize/'s kl_frame_module_or_package once it lands. */
-static struct kl_str trim_package(struct kl_str pkg)
-{
-    static const char *const exts[] = {".dylib", ".so", ".a", ".dll", ".exe"};
-    if (pkg.len == 0)
-        return pkg;
-    char sep = is_windows_path(pkg) ? '\\' : '/';
-    size_t i = pkg.len;
-    while (i > 0 && pkg.ptr[i - 1] != sep)
-        i--;
-    struct kl_str name = kl_str_make(pkg.ptr + i, pkg.len - i);
-    if (name.len == 0 && i > 0) {
-        size_t end = i - 1, j = end;
-        while (j > 0 && pkg.ptr[j - 1] != sep)
-            j--;
-        name = kl_str_make(pkg.ptr + j, end - j);
-    }
-    if (name.len == 0)
-        name = pkg;
-    for (size_t k = 0; k < sizeof exts / sizeof exts[0]; k++) {
-        if (kl_str_ends(name, exts[k])) {
-            name.len -= strlen(exts[k]);
-            break;
-        }
-    }
-    return name;
-}
-
 static struct kl_str module_or_package(const struct kl_frame *f)
 {
-    if (f->module.len)
-        return f->module;
-    if (f->package.len)
-        return trim_package(f->package);
-    return KL_STR("");
+    struct kl_str s = kl_frame_module_or_package(f);
+    return s.ptr ? s : KL_STR("");
 }
 
 /* vroom's frame fingerprint: FNV-1 64 of "<module_or_package>:<function>", cut to 32 bits
@@ -769,7 +726,7 @@ static void write_android_frame(struct ctx *c, const struct aframe *af)
     o.file = m->source_file;
     o.line = m->source_line;
     o.is_app = android_is_app(m);
-    o.fingerprint = fingerprint(trim_package(pkg), full);
+    o.fingerprint = fingerprint(kl_package_trim(pkg), full);
     if (af->kind == AF_INLINE) {
         o.name = nz(m->name);
         o.image = m->class_name;
