@@ -63,9 +63,9 @@ for c in "${cases[@]}"; do
     f=$data/$c.json
     if [ ! -s "$f" ] || [ "$gen" -nt "$f" ]; then
         case $c in
-        *-chunk) "$gen" --chunk "${c%-chunk}" -o "$f.tmp" ;;
-        *) "$gen" "$c" -o "$f.tmp" ;;
-        esac || { echo "run.sh: gen_profile $c failed" >&2; exit 1; }
+        *-chunk) "$gen" --chunk "${c%-chunk}" -o "$f.tmp" 2>>"$out/gen.log" ;;
+        *) "$gen" "$c" -o "$f.tmp" 2>>"$out/gen.log" ;;
+        esac || { echo "run.sh: gen_profile $c failed, see $out/gen.log" >&2; exit 1; }
         mv "$f.tmp" "$f"
     fi
 done

@@ -14,6 +14,7 @@
 
 struct ctx {
     struct kl_profile *p;
+    size_t input_len;
     struct kl_json_doc *doc;
     struct kl_err *err;
     /* thread id -> index into the current sample data's threads */
@@ -304,6 +305,14 @@ static int64_t thread_index(struct ctx *c, struct kl_sample_data *d, struct kl_s
 /* ---------------------------------------------------------------------------------- */
 /* samples, stacks, frames                                                             */
 
+/* How many elements to reserve for an array whose elements take at least min_bytes of JSON
+ * each: what the whole input could hold, capped by the limit. */
+static size_t reserve_hint(const struct ctx *c, size_t min_bytes, size_t limit)
+{
+    size_t n = c->input_len / min_bytes + 16;
+    return n < limit ? n : limit;
+}
+
 static int parse_sample_thread_id(struct ctx *c, struct kl_sample_data *d, struct kl_json_val *v,
                                   uint32_t *out)
 {
@@ -358,6 +367,10 @@ static int parse_samples(struct ctx *c, struct kl_sample_data *d, struct kl_json
     int n;
     if (kl_json_arr_begin(v, &it) < 0)
         return -1;
+    /* Reserve once from the input size (a sample takes >= ~45 bytes of JSON): growth by
+     * doubling would copy and touch twice the memory. Untouched capacity costs no RSS. */
+    if (d->samples.cap == 0)
+        kl_vec_reserve(c->p->arena, &d->samples, reserve_hint(c, 45, KL_MAX_SAMPLES));
     while ((n = kl_json_arr_next(&it, &sv)) > 0) {
         if (d->samples.len >= KL_MAX_SAMPLES)
             return kl_json_fail(c->doc, KL_R_PROFILE_TOO_MANY_SAMPLES, "more than %u samples",
@@ -443,6 +456,10 @@ static int parse_stacks(struct ctx *c, struct kl_sample_data *d, struct kl_json_
     int n;
     if (kl_json_arr_begin(v, &it) < 0)
         return -1;
+    if (d->stack_frames.cap == 0) {
+        kl_vec_reserve(c->p->arena, &d->stack_frames, reserve_hint(c, 3, KL_MAX_STACK_ENTRIES));
+        kl_vec_reserve(c->p->arena, &d->stack_off, reserve_hint(c, 64, KL_MAX_STACKS));
+    }
     kl_vec_push(c->p->arena, &d->stack_off, (uint32_t)d->stack_frames.len);
     while ((n = kl_json_arr_next(&it, &sv)) > 0) {
         if (d->stack_off.len > KL_MAX_STACKS)
@@ -1649,6 +1666,7 @@ struct kl_profile *kl_profile_parse(struct kl_arena *a, const char *bytes, size_
     struct ctx c;
     memset(&c, 0, sizeof c);
     c.err = err;
+    c.input_len = len;
     c.p = kl_profile_new(a);
     c.doc = kl_json_open(a, bytes, len, KL_R_PROFILING_INVALID_JSON, err);
     if (!c.doc)

@@ -18,8 +18,10 @@
  * arrays). json_simdjson.cpp is the project's only C++ file. The writer is ours: library
  * dumpers measured 45-200 MB/s against ~900 MB/s for a direct writer.
  *
- * Ownership: strings returned by kl_json_get_str point into the doc's string buffer and live
- * as long as the doc (i.e. the arena). The input bytes must stay alive and unmodified too.
+ * Ownership: strings returned by kl_json_get_str and keys point into the input bytes when
+ * they have no escapes (no copy: the common case) and into the doc's string buffer when
+ * they do; either way they live as long as both the input and the doc (the arena). The
+ * input bytes must stay alive and unmodified until the arena is released.
  *
  * Errors: every failure sets the err given at open, once (first error wins), with the
  * syntax reason given at open (Relay: profiling_invalid_json) and a message naming the
@@ -149,6 +151,8 @@ void kl_jw_str(struct kl_jw *w, struct kl_str s);
 void kl_jw_cstr(struct kl_jw *w, const char *s);
 void kl_jw_u64(struct kl_jw *w, uint64_t v);
 void kl_jw_i64(struct kl_jw *w, int64_t v);
+/* A whole array of unsigned integers in one go (stacks: millions of entries). */
+void kl_jw_u32_array(struct kl_jw *w, const uint32_t *v, size_t n);
 /* Shortest text that reads back as the same double (serde/ryu style: integers as "82.0"). */
 void kl_jw_f64(struct kl_jw *w, double v);
 void kl_jw_bool(struct kl_jw *w, bool v);

@@ -19,7 +19,7 @@ extern "C" {
 using namespace simdjson;
 
 struct kl_json_doc {
-    ondemand::parser parser;
+    ondemand::parser *parser; /* from the thread's pool, returned when the doc is freed */
     ondemand::document doc;
     struct kl_err *err;
     enum kl_reason syntax_reason;
@@ -51,9 +51,57 @@ static int fail_code(kl_json_doc *d, error_code e, const char *what)
     return kl_err_set(d->err, d->syntax_reason, "invalid json: %s: %s", what, error_message(e));
 }
 
+/* Parsers are reused per thread: allocating one sizes its structural index to the input,
+ * and first-touching those pages again for every document cost ~15% of a parse. A thread
+ * keeps up to two (a profile and its transaction event may be open together), and only
+ * parsers sized for documents up to KL_JSON_POOL_MAX_BYTES, so a worker that once saw a
+ * huge profile does not hold its memory forever. */
+#define KL_JSON_POOL_MAX_BYTES (64u * 1024 * 1024)
+
+struct parser_pool {
+    ondemand::parser *free[2] = {nullptr, nullptr};
+    ~parser_pool()
+    {
+        delete free[0];
+        delete free[1];
+    }
+};
+static thread_local parser_pool pool;
+
+static ondemand::parser *parser_get(size_t len)
+{
+    for (auto &slot : pool.free) {
+        if (slot && slot->capacity() >= len) {
+            ondemand::parser *p = slot;
+            slot = nullptr;
+            return p;
+        }
+    }
+    ondemand::parser *p = new (std::nothrow) ondemand::parser(0xFFFFFFFFu);
+    if (!p)
+        kl_assert(!"out of memory");
+    return p;
+}
+
+static void parser_put(ondemand::parser *p)
+{
+    if (p->capacity() <= KL_JSON_POOL_MAX_BYTES) {
+        for (auto &slot : pool.free) {
+            if (!slot) {
+                slot = p;
+                return;
+            }
+        }
+    }
+    delete p;
+}
+
 static void doc_free(void *p)
 {
-    delete static_cast<kl_json_doc *>(p);
+    kl_json_doc *d = static_cast<kl_json_doc *>(p);
+    if (d->parser)
+        parser_put(d->parser);
+    delete d;
 }
 
 extern "C" struct kl_json_doc *kl_json_open(struct kl_arena *a, const char *buf, size_t len,
@@ -71,12 +119,15 @@ extern "C" struct kl_json_doc *kl_json_open(struct kl_arena *a, const char *buf,
     d->syntax_reason = syntax_reason;
     d->buf = buf;
     d->len = len;
-    error_code e = d->parser.allocate(len, KL_JSON_MAX_DEPTH);
+    d->parser = parser_get(len);
+    error_code e = d->parser->capacity() >= len && d->parser->max_depth() == KL_JSON_MAX_DEPTH
+                       ? SUCCESS
+                       : d->parser->allocate(len < 4096 ? 4096 : len, KL_JSON_MAX_DEPTH);
     if (e) {
         fail_code(d, e, "allocating parser");
         return NULL;
     }
-    e = d->parser.iterate(buf, len, len + KL_PADDING).get(d->doc);
+    e = d->parser->iterate(buf, len, len + KL_PADDING).get(d->doc);
     if (e) {
         fail_code(d, e, "document");
         return NULL;
@@ -316,9 +367,21 @@ extern "C" int kl_json_get_str(struct kl_json_val *v, struct kl_str *out)
     v->consumed = true;
     kl_json_doc *d = v->doc;
     std::string_view tok = V(v).raw_json_token();
-    if (tok.size() && tok[0] == '"' && memchr(tok.data(), '\\', tok.size()) &&
-        check_raw_string(d, tok.data() + 1) < 0)
-        return -1;
+    if (tok.size() >= 2 && tok[0] == '"') {
+        /* the common case, no escapes: a slice of the input, no copy */
+        const char *q = static_cast<const char *>(memchr(tok.data() + 1, '"', tok.size() - 1));
+        if (q && !memchr(tok.data() + 1, '\\', (size_t)(q - tok.data() - 1))) {
+            ondemand::raw_json_string raw;
+            error_code e = V(v).get_raw_json_string().get(raw);
+            if (e)
+                return fail_code(d, e, "expected a string");
+            out->ptr = tok.data() + 1;
+            out->len = (size_t)(q - tok.data() - 1);
+            return 0;
+        }
+        if (check_raw_string(d, tok.data() + 1) < 0)
+            return -1;
+    }
     std::string_view sv;
     error_code e = V(v).get_string().get(sv);
     if (e)
@@ -452,14 +515,21 @@ extern "C" int kl_json_obj_next(struct kl_json_iter *it, struct kl_str *key,
     error_code e = (*oi).get(f);
     if (e)
         return fail_code(d, e, "object field");
-    if (check_raw_string(d, reinterpret_cast<const char *>(f.key().raw())) < 0)
-        return -1;
-    std::string_view sv;
-    e = f.unescaped_key().get(sv);
-    if (e)
-        return fail_code(d, e, "object key");
-    key->ptr = sv.data();
-    key->len = sv.size();
+    const char *raw = reinterpret_cast<const char *>(f.key().raw());
+    const char *q = static_cast<const char *>(memchr(raw, '"', (size_t)(d->buf + d->len - raw)));
+    if (q && !memchr(raw, '\\', (size_t)(q - raw))) {
+        key->ptr = raw; /* no escapes: a slice of the input */
+        key->len = (size_t)(q - raw);
+    } else {
+        if (check_raw_string(d, raw) < 0)
+            return -1;
+        std::string_view sv;
+        e = f.unescaped_key().get(sv);
+        if (e)
+            return fail_code(d, e, "object key");
+        key->ptr = sv.data();
+        key->len = sv.size();
+    }
     val->doc = d;
     val->consumed = false;
     new (val->opaque) ondemand::value(f.value());

@@ -120,9 +120,21 @@ static void put_string(struct kl_buf *b, struct kl_str s)
     kl_buf_putc(b, '"');
 }
 
+/* Keys given as C literals are plain ASCII by contract: no escaping pass. */
 void kl_jw_key(struct kl_jw *w, const char *key)
 {
-    kl_jw_key_str(w, kl_str_c(key));
+    size_t n = strlen(key);
+    sep(w);
+    if (kl_buf_reserve(w->out, n + 3) < 0)
+        return;
+    char *p = w->out->ptr + w->out->len;
+    p[0] = '"';
+    memcpy(p + 1, key, n);
+    p[n + 1] = '"';
+    p[n + 2] = ':';
+    w->out->len += n + 3;
+    w->out->ptr[w->out->len] = '\0';
+    w->after_key = true;
 }
 
 void kl_jw_key_str(struct kl_jw *w, struct kl_str key)
@@ -144,16 +156,47 @@ void kl_jw_cstr(struct kl_jw *w, const char *s)
     kl_jw_str(w, kl_str_c(s));
 }
 
-static size_t fmt_u64(uint64_t v, char *out)
+static const char digits2[201] = "00010203040506070809101112131415161718192021222324"
+                                 "25262728293031323334353637383940414243444546474849"
+                                 "50515253545556575859606162636465666768697071727374"
+                                 "75767778798081828384858687888990919293949596979899";
+
+static inline size_t count_digits(uint64_t v)
 {
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
+    size_t n = 1;
+    for (;;) {
+        if (v < 10)
+            return n;
+        if (v < 100)
+            return n + 1;
+        if (v < 1000)
+            return n + 2;
+        if (v < 10000)
+            return n + 3;
+        v /= 10000;
+        n += 4;
+    }
+}
+
+/* Decimal digits of v into out (no NUL); returns the length. Written in place from the
+ * end, two digits per division: no temporary and no copy (this is the stacks' hot path). */
+static inline size_t fmt_u64(uint64_t v, char *out)
+{
+    size_t n = count_digits(v);
+    char *p = out + n;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        p[0] = digits2[2 * r];
+        p[1] = digits2[2 * r + 1];
+    }
+    if (v >= 10) {
+        p[-2] = digits2[2 * v];
+        p[-1] = digits2[2 * v + 1];
+    } else {
+        p[-1] = (char)('0' + v);
+    }
     return n;
 }
 
@@ -163,6 +206,23 @@ void kl_jw_u64(struct kl_jw *w, uint64_t v)
     if (kl_buf_reserve(w->out, 24) < 0)
         return;
     w->out->len += fmt_u64(v, w->out->ptr + w->out->len);
+    w->out->ptr[w->out->len] = '\0';
+}
+
+void kl_jw_u32_array(struct kl_jw *w, const uint32_t *v, size_t n)
+{
+    sep(w);
+    if (kl_buf_reserve(w->out, n * 11 + 2) < 0)
+        return;
+    char *p = w->out->ptr + w->out->len, *start = p;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        p += fmt_u64(v[i], p);
+    }
+    *p++ = ']';
+    w->out->len += (size_t)(p - start);
     w->out->ptr[w->out->len] = '\0';
 }
 

@@ -232,12 +232,7 @@ static void write_sample_data(struct kl_jw *w, const struct kl_sample_data *d, b
     kl_jw_arr_begin(w);
     size_t ns = kl_stack_count(d);
     for (size_t i = 0; i < ns; i++) {
-        const uint32_t *st = kl_stack_at(d, i);
-        uint32_t n = kl_stack_len(d, i);
-        kl_jw_arr_begin(w);
-        for (uint32_t j = 0; j < n; j++)
-            kl_jw_u64(w, st[j]);
-        kl_jw_arr_end(w);
+        kl_jw_u32_array(w, kl_stack_at(d, i), kl_stack_len(d, i));
     }
     kl_jw_arr_end(w);
 
