@@ -11,6 +11,7 @@
 #include "base/str.h"
 #include "cli/cli.h"
 #include "ingest/envelope.h"
+#include "ingest/relay_msg.h"
 #include "output/speedscope.h"
 #include "output/stored.h"
 #include "pipeline/process.h"
@@ -27,6 +28,9 @@ const char kl_cmd_process_help[] =
     "  -o, --output FILE       write the result to FILE instead of standard output\n"
     "  --envelope              FILE is a Sentry envelope: process each profile and\n"
     "                          profile_chunk item, merging the envelope's transaction\n"
+    "  --msgpack               FILE is Relay's Kafka message to Sentry (msgpack map with\n"
+    "                          type, organization_id, project_id, received, retention_days\n"
+    "                          and the profile JSON as payload); its ids are used\n"
     "  --transaction FILE      merge this transaction event JSON into the profile (spec\n"
     "                          §3.8: name, release, environment, tags such as device.class)\n"
     "  --item TYPE             profile | profile_chunk | auto (default: auto, a payload\n"
@@ -97,7 +101,7 @@ static int parse_u64_arg(const char *s, uint64_t *out)
 int kl_cmd_process(int argc, char **argv)
 {
     const char *in_path = NULL, *out_path = NULL, *tx_path = NULL;
-    bool envelope = false;
+    bool envelope = false, msgpack = false;
     struct run r = {0};
     struct kl_process_opts opts;
     kl_process_opts_init(&opts);
@@ -111,6 +115,8 @@ int kl_cmd_process(int argc, char **argv)
             out_path = val, i++;
         } else if (!strcmp(a, "--envelope")) {
             envelope = true;
+        } else if (!strcmp(a, "--msgpack")) {
+            msgpack = true;
         } else if (!strcmp(a, "--outcomes")) {
             r.outcomes = true;
         } else if (!strcmp(a, "--unsampled")) {
@@ -196,7 +202,7 @@ int kl_cmd_process(int argc, char **argv)
     struct kl_err err = KL_ERR_INIT;
     char *data = NULL, *txdata = NULL;
     size_t len = 0, txlen = 0;
-    size_t max = envelope ? MAX_ENVELOPE_BYTES : KL_MAX_PROFILE_BYTES;
+    size_t max = envelope || msgpack ? MAX_ENVELOPE_BYTES : KL_MAX_PROFILE_BYTES;
     if (kl_read_file(in_path, max, &data, &len, &err) < 0) {
         if (err.reason == KL_R_IO_READ) {
             kl_cli_error(&err);
@@ -228,7 +234,23 @@ int kl_cmd_process(int argc, char **argv)
             goto out;
         }
     }
-    if (envelope) {
+    if (msgpack) {
+        struct kl_relay_msg *m = kl_relay_msg_parse(&arena, data, len, &err);
+        if (!m) {
+            fprintf(stderr, "invalid: %s (%s)\n", kl_reason_str(err.reason), err.msg);
+            r.status = 1;
+            goto out;
+        }
+        opts.organization_id = m->organization_id;
+        opts.project_id = m->project_id;
+        opts.received = m->received;
+        opts.retention_days = (int32_t)m->retention_days;
+        opts.item_type =
+            kl_str_eq_c(m->type, "profile_chunk") ? KL_ITEM_PROFILE_CHUNK : KL_ITEM_PROFILE;
+        struct kl_process_result res;
+        kl_process_run(&arena, m->payload, m->payload_len, &opts, &res);
+        report(&r, NULL, &res);
+    } else if (envelope) {
         const char *body = data;
         size_t blen = len;
         enum kl_encoding enc = kl_encoding_sniff(data, len);

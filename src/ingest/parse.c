@@ -538,7 +538,7 @@ static int parse_frames(struct ctx *c, struct kl_sample_data *d, struct kl_json_
             return -1;
         while ((m = kl_json_obj_next(&fi, &k, &x)) > 0) {
             int r = 0;
-            bool present;
+            bool present = false;
             switch (k.len ? k.ptr[0] : 0) {
             case 'a':
                 if (kl_str_eq_c(k, "abs_path"))
@@ -866,7 +866,7 @@ static int parse_android_method(struct ctx *c, struct kl_android_method *mt, str
         return -1;
     while ((m = kl_json_obj_next(&fi, &k, &x)) > 0) {
         int r = 0;
-        bool present;
+        bool present = false;
         if (kl_str_eq_c(k, "id"))
             r = kl_json_get_u64(&x, &mt->id);
         else if (kl_str_eq_c(k, "class_name"))
@@ -1097,7 +1097,7 @@ static int parse_transaction(struct ctx *c, struct kl_json_val *v, struct kl_tra
     bool has_id = false, has_name = false, has_trace = false;
     while ((n = kl_json_obj_next(&it, &k, &x)) > 0) {
         int r = 0;
-        bool present;
+        bool present = false;
         if (kl_str_eq_c(k, "id")) {
             r = uuid_field(c, &x, &t->id, "transaction.id");
             has_id = true;
@@ -1374,7 +1374,7 @@ static int parse_top(struct ctx *c, struct kl_json_val *root, unsigned *seen_out
     while ((n = kl_json_obj_next(&it, &k, &x)) > 0) {
         int r = 0;
         unsigned bit = 0;
-        bool present;
+        bool present = false;
         if (kl_str_eq_c(k, "profile")) {
             bit = T_PROFILE;
             enum kl_json_type t = kl_json_type(&x);
