@@ -98,6 +98,9 @@ bool kl_rfc3339_parse(struct kl_str s, int64_t *ns_out)
         sec = 59, frac += 1000000000; /* leap second: chrono folds it into the fraction */
     int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - off;
+    /* ns since 1970 in an int64: years 1678 to 2261 (chrono reads wider; kiln rejects) */
+    if (secs < -9223372035LL || secs > 9223372035LL)
+        return false;
     *ns_out = secs * 1000000000LL + frac;
     return true;
 }

@@ -305,6 +305,18 @@ static int64_t thread_index(struct ctx *c, struct kl_sample_data *d, struct kl_s
 /* ---------------------------------------------------------------------------------- */
 /* samples, stacks, frames                                                             */
 
+/* Unix seconds (finite, >= 0) to ns, saturating: Relay accepts any finite timestamp, the
+ * model's ns fields hold up to year 2554 (u64) / 2262 (i64 timestamp_ns). */
+static uint64_t secs_to_ns_u64(double s)
+{
+    double ns = s * 1e9;
+    if (!(ns >= 0))
+        return 0;
+    if (ns >= 9223372036854775807.0)
+        return INT64_MAX;
+    return (uint64_t)ns;
+}
+
 /* How many elements to reserve for an array whose elements take at least min_bytes of JSON
  * each: what the whole input could hold, capped by the limit. */
 static size_t reserve_hint(const struct ctx *c, size_t min_bytes, size_t limit)
@@ -406,7 +418,7 @@ static int parse_samples(struct ctx *c, struct kl_sample_data *d, struct kl_json
                     return -1;
                 if (!isfinite(s.ts_s) || s.ts_s < 0)
                     return FAIL(c, "invalid json: sample timestamp out of range");
-                s.ts_ns = (uint64_t)(s.ts_s * 1e9);
+                s.ts_ns = secs_to_ns_u64(s.ts_s);
             } else if (kl_str_eq_c(k, "queue_address")) {
                 bit = S_QUEUE;
                 struct kl_str q;
@@ -1331,7 +1343,7 @@ static int parse_timestamp(struct ctx *c, struct kl_json_val *v)
             return -1;
         if (!isfinite(p->timestamp_s))
             return FAIL(c, "invalid json: bad timestamp");
-        p->timestamp_ns = (int64_t)(p->timestamp_s * 1e9);
+        p->timestamp_ns = (int64_t)secs_to_ns_u64(p->timestamp_s);
         c->timestamp_is_number = true;
         p->has_timestamp = true;
         return 0;
