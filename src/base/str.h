@@ -44,8 +44,14 @@ static inline bool kl_str_eq(struct kl_str a, struct kl_str b)
 }
 static inline bool kl_str_eq_c(struct kl_str a, const char *lit)
 {
-    size_t n = strlen(lit);
-    return a.len == n && memcmp(a.ptr, lit, n) == 0;
+    size_t n = __builtin_strlen(lit);
+    if (a.len != n)
+        return false;
+    /* short literals (JSON keys): a byte loop the compiler unrolls, no memcmp call */
+    for (size_t i = 0; i < n; i++)
+        if (a.ptr[i] != lit[i])
+            return false;
+    return true;
 }
 static inline bool kl_str_starts(struct kl_str a, const char *pre)
 {

@@ -516,8 +516,12 @@ extern "C" int kl_json_obj_next(struct kl_json_iter *it, struct kl_str *key,
     if (e)
         return fail_code(d, e, "object field");
     const char *raw = reinterpret_cast<const char *>(f.key().raw());
-    const char *q = static_cast<const char *>(memchr(raw, '"', (size_t)(d->buf + d->len - raw)));
-    if (q && !memchr(raw, '\\', (size_t)(q - raw))) {
+    /* Keys are short: a byte loop beats two memchr calls. simdjson's stage 1 validated the
+     * string, so a closing quote exists before the end of the input. */
+    const char *q = raw;
+    while (*q != '"' && *q != '\\')
+        q++;
+    if (*q == '"') {
         key->ptr = raw; /* no escapes: a slice of the input */
         key->len = (size_t)(q - raw);
     } else {
