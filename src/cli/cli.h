@@ -20,6 +20,14 @@ struct kl_cmd {
 
 int kl_cmd_process(int argc, char **argv);
 extern const char kl_cmd_process_help[];
+int kl_cmd_serve(int argc, char **argv);
+extern const char kl_cmd_serve_help[];
+int kl_cmd_project(int argc, char **argv);
+extern const char kl_cmd_project_help[];
+int kl_cmd_outcomes(int argc, char **argv);
+extern const char kl_cmd_outcomes_help[];
+int kl_cmd_profiles(int argc, char **argv);
+extern const char kl_cmd_profiles_help[];
 
 /* Print "kiln: <msg> (<reason>)" to stderr. */
 void kl_cli_error(const struct kl_err *err);

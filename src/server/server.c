@@ -1,0 +1,599 @@
+/* server.c - `kiln serve` internals (see server.h) */
+#include "server/server.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/time.h"
+#include "http/auth.h"
+#include "http/http.h"
+#include "http/metrics.h"
+#include "ingest/envelope.h"
+#include "json/json.h"
+#include "pipeline/process.h"
+#include "queue/queue.h"
+#include "store/store.h"
+
+#define MAX_WORKERS 64
+#define STORE_RETRIES 5
+
+struct kl_server {
+    struct kl_server_config cfg;
+    struct kl_store *store;
+    struct kl_queue *queue;
+    struct kl_metrics *metrics;
+    struct kl_http_server *http;
+    struct kl_envelope_limits env_limits;
+    pthread_t workers[MAX_WORKERS];
+    unsigned n_workers;
+    atomic_bool stopping;
+    char dsn[256];
+    char host[128];
+
+    struct kl_metric_family *m_items;    /* kiln_items_total{type} */
+    struct kl_metric_family *m_outcomes; /* kiln_outcomes_total{outcome,reason,category} */
+    struct kl_metric_family *m_latency;  /* kiln_processing_seconds */
+    struct kl_metric_family *m_rejected; /* kiln_ingest_rejected_total{reason} */
+    struct kl_metric_family *m_queue;    /* kiln_queue_depth{unit} */
+    struct kl_metric_family *m_store_errors;
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* ingest                                                                                */
+
+static void log_reject(struct kl_req *req, const struct kl_err *err)
+{
+    struct kl_server *s = req->app;
+    struct kl_log_ctx ctx = {req->id, "ingest"};
+    kl_counter_add(kl_metric_get(s->m_rejected, "reason", kl_reason_str(err->reason), NULL), 1);
+    kl_log(KL_LOG_INFO, &ctx, "msg=\"envelope rejected\" status=%d reason=%s detail=\"%s\"",
+           kl_reason_http_status(err->reason), kl_reason_str(err->reason), err->msg);
+}
+
+static int reject(struct kl_req *req, const struct kl_err *err)
+{
+    log_reject(req, err);
+    return kl_http_reply_error(req, err);
+}
+
+static int handle_envelope(struct kl_req *req)
+{
+    struct kl_server *s = req->app;
+    struct kl_err err = KL_ERR_INIT;
+    struct kl_auth_input in;
+    struct kl_sentry_auth auth;
+    kl_auth_input_from_req(req, &in);
+    if (kl_sentry_auth_from_parts(req->arena, &in, &auth, &err) < 0)
+        return reject(req, &err);
+
+    struct kl_envelope *env =
+        kl_envelope_parse(req->arena, req->body, req->body_len, &s->env_limits, &err);
+    if (!env)
+        return reject(req, &err);
+    if (kl_sentry_auth_with_dsn(&auth, env->dsn, &err) < 0)
+        return reject(req, &err);
+
+    uint64_t project_id = 0, org_id = 0;
+    bool active = false;
+    if (kl_store_key_lookup(s->store, auth.public_key, &project_id, &org_id, &active, &err) < 0) {
+        if (err.reason != KL_R_STORE_NOT_FOUND)
+            return reject(req, &err);
+        kl_err_clear(&err);
+        kl_err_set(&err, KL_R_AUTH_PROJECT_REJECTED,
+                   "event submission rejected with_reason: ProjectId (unknown key)");
+        return reject(req, &err);
+    }
+    if (!active || (auth.has_project_id && auth.project_id != project_id)) {
+        kl_err_set(&err, KL_R_AUTH_PROJECT_REJECTED,
+                   "event submission rejected with_reason: ProjectId");
+        return reject(req, &err);
+    }
+
+    uint32_t hints = 0;
+    for (size_t i = 0; i < env->n_items; i++) {
+        struct kl_str t = env->items[i].type;
+        const char *name = "other";
+        if (kl_str_eq_c(t, "profile")) {
+            hints |= KL_QUEUE_HINT_PROFILE;
+            name = "profile";
+        } else if (kl_str_eq_c(t, "profile_chunk")) {
+            hints |= KL_QUEUE_HINT_PROFILE_CHUNK;
+            name = "profile_chunk";
+        } else if (kl_str_eq_c(t, "transaction")) {
+            hints |= KL_QUEUE_HINT_TRANSACTION;
+            name = "transaction";
+        }
+        kl_counter_add(kl_metric_get(s->m_items, "type", name, NULL), 1);
+    }
+
+    char body[64];
+    int n;
+    if (env->event_id.ptr) {
+        struct kl_uuid u;
+        char hex[33] = "";
+        if (kl_uuid_parse(env->event_id, &u))
+            kl_uuid_hex(&u, hex);
+        n = snprintf(body, sizeof body, "{\"id\":\"%s\"}", hex);
+    } else {
+        n = snprintf(body, sizeof body, "{}");
+    }
+
+    /* Only envelopes with something to profile are queued; the rest (events, sessions,
+     * client reports...) are acknowledged and ignored, as Relay does for what it drops. */
+    if (hints & (KL_QUEUE_HINT_PROFILE | KL_QUEUE_HINT_PROFILE_CHUNK)) {
+        struct kl_queue_meta meta = {0};
+        meta.org_id = org_id;
+        meta.project_id = project_id;
+        meta.received_ns = kl_now_ns();
+        meta.item_hints = hints;
+        uint64_t id;
+        if (kl_queue_append(s->queue, &meta, req->body, req->body_len, &id, &err) < 0) {
+            if (err.reason == KL_R_QUEUE_FULL)
+                kl_http_add_header(req, "Retry-After", "1");
+            return reject(req, &err);
+        }
+    }
+    return kl_http_reply_json(req, 200, body, (size_t)n);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* stats_v2: the outcomes in Sentry's shape                                             */
+
+struct stats_ctx {
+    unsigned group;
+    int64_t start_s, interval_s;
+    size_t n_intervals;
+    struct kl_arena *a;
+    struct group {
+        uint64_t project_id;
+        int outcome, category;
+        struct kl_str reason;
+        uint64_t total;
+        uint64_t *series;
+    } * groups;
+    size_t n_groups, cap;
+    struct kl_str category_filter;
+};
+
+static int stats_row(void *ctx, const struct kl_outcome_row *r)
+{
+    struct stats_ctx *c = ctx;
+    if (c->category_filter.ptr &&
+        !kl_str_eq_c(c->category_filter, kl_category_name((enum kl_category)r->category)))
+        return 0;
+    struct group *g = NULL;
+    for (size_t i = 0; i < c->n_groups; i++) {
+        struct group *x = &c->groups[i];
+        if ((!(c->group & KL_GROUP_PROJECT) || x->project_id == r->project_id) &&
+            (!(c->group & KL_GROUP_OUTCOME) || x->outcome == r->outcome) &&
+            (!(c->group & KL_GROUP_CATEGORY) || x->category == r->category) &&
+            (!(c->group & KL_GROUP_REASON) || kl_str_eq(x->reason, r->reason))) {
+            g = x;
+            break;
+        }
+    }
+    if (!g) {
+        if (c->n_groups == c->cap) {
+            size_t ncap = c->cap ? c->cap * 2 : 16;
+            c->groups = kl_arena_grow(c->a, c->groups, c->cap * sizeof *c->groups,
+                                      ncap * sizeof *c->groups);
+            c->cap = ncap;
+        }
+        g = &c->groups[c->n_groups++];
+        memset(g, 0, sizeof *g);
+        g->project_id = r->project_id;
+        g->outcome = r->outcome;
+        g->category = r->category;
+        g->reason = r->reason.ptr ? kl_str_make(kl_arena_strndup(c->a, r->reason.ptr, r->reason.len),
+                                                r->reason.len)
+                                  : KL_STR("");
+        g->series = kl_arena_calloc(c->a, c->n_intervals ? c->n_intervals : 1, sizeof(uint64_t));
+    }
+    g->total += r->quantity;
+    if (r->hour_s >= c->start_s && c->interval_s > 0) {
+        size_t ix = (size_t)((r->hour_s - c->start_s) / c->interval_s);
+        if (ix < c->n_intervals)
+            g->series[ix] += r->quantity;
+    }
+    return 0;
+}
+
+static bool parse_period(struct kl_str p, int64_t *secs)
+{
+    if (p.len < 2)
+        return false;
+    uint64_t n;
+    if (!kl_parse_u64(kl_str_make(p.ptr, p.len - 1), &n) || n > 3650 * 24)
+        return false;
+    switch (p.ptr[p.len - 1]) {
+    case 'm':
+        *secs = (int64_t)n * 60;
+        return true;
+    case 'h':
+        *secs = (int64_t)n * 3600;
+        return true;
+    case 'd':
+        *secs = (int64_t)n * 86400;
+        return true;
+    case 'w':
+        *secs = (int64_t)n * 7 * 86400;
+        return true;
+    }
+    return false;
+}
+
+static int handle_stats(struct kl_req *req)
+{
+    struct kl_server *s = req->app;
+    struct kl_err err = KL_ERR_INIT;
+    struct kl_str org = kl_req_param(req, "org_slug");
+    if (!kl_str_eq_c(org, "default") && !kl_str_eq_c(org, "1")) {
+        kl_err_set(&err, KL_R_HTTP_NOT_FOUND, "organization '%.*s' not found", (int)org.len,
+                   org.ptr);
+        return kl_http_reply_error(req, &err);
+    }
+    struct stats_ctx c = {0};
+    c.a = req->arena;
+    c.interval_s = 3600;
+    int64_t now = kl_now_ns() / 1000000000LL, period = 86400, end_s = now;
+    struct kl_str sp = kl_req_query(req, "statsPeriod"), st = kl_req_query(req, "start"),
+                  en = kl_req_query(req, "end"), iv = kl_req_query(req, "interval");
+    if (sp.ptr && !parse_period(sp, &period)) {
+        kl_err_set(&err, KL_R_HTTP_BAD_REQUEST, "statsPeriod must look like 24h, 14d, 90m");
+        return kl_http_reply_error(req, &err);
+    }
+    if (iv.ptr && (!parse_period(iv, &c.interval_s) || c.interval_s < 3600)) {
+        kl_err_set(&err, KL_R_HTTP_BAD_REQUEST, "interval must be 1h or longer (1h, 1d)");
+        return kl_http_reply_error(req, &err);
+    }
+    int64_t start_ns, end_ns;
+    if (st.ptr && en.ptr) {
+        if (!kl_rfc3339_parse(st, &start_ns) || !kl_rfc3339_parse(en, &end_ns) ||
+            end_ns <= start_ns) {
+            kl_err_set(&err, KL_R_HTTP_BAD_REQUEST, "start and end must be RFC 3339, start < end");
+            return kl_http_reply_error(req, &err);
+        }
+        end_s = end_ns / 1000000000LL;
+        period = end_s - start_ns / 1000000000LL;
+    }
+    c.start_s = (end_s - period) / c.interval_s * c.interval_s;
+    c.n_intervals = (size_t)((end_s - c.start_s + c.interval_s - 1) / c.interval_s);
+    if (c.n_intervals > 10000) {
+        kl_err_set(&err, KL_R_HTTP_BAD_REQUEST, "too many intervals; use a longer interval");
+        return kl_http_reply_error(req, &err);
+    }
+    for (size_t i = 0; i < req->n_query; i++) {
+        if (!kl_str_eq_c(req->query[i].name, "groupBy"))
+            continue;
+        struct kl_str g = req->query[i].value;
+        if (kl_str_eq_c(g, "outcome"))
+            c.group |= KL_GROUP_OUTCOME;
+        else if (kl_str_eq_c(g, "reason"))
+            c.group |= KL_GROUP_REASON;
+        else if (kl_str_eq_c(g, "category"))
+            c.group |= KL_GROUP_CATEGORY;
+        else if (kl_str_eq_c(g, "project"))
+            c.group |= KL_GROUP_PROJECT;
+        else {
+            kl_err_set(&err, KL_R_HTTP_BAD_REQUEST,
+                       "groupBy takes outcome, reason, category or project");
+            return kl_http_reply_error(req, &err);
+        }
+    }
+    c.category_filter = kl_req_query(req, "category");
+    struct kl_outcome_filter f = {0};
+    f.since_s = c.start_s;
+    f.until_s = end_s + 1;
+    f.group = KL_GROUP_HOUR | KL_GROUP_PROJECT | KL_GROUP_OUTCOME | KL_GROUP_REASON |
+              KL_GROUP_CATEGORY;
+    if (kl_store_sum_outcomes(s->store, &f, stats_row, &c, &err) < 0)
+        return kl_http_reply_error(req, &err);
+
+    struct kl_buf out;
+    kl_buf_init(&out, 64u << 20);
+    struct kl_jw w;
+    kl_jw_init(&w, &out);
+    char ts[48];
+    kl_jw_obj_begin(&w);
+    kl_rfc3339_format(c.start_s * 1000000000LL, ts);
+    kl_jw_key(&w, "start");
+    kl_jw_cstr(&w, ts);
+    kl_rfc3339_format((c.start_s + (int64_t)c.n_intervals * c.interval_s) * 1000000000LL, ts);
+    kl_jw_key(&w, "end");
+    kl_jw_cstr(&w, ts);
+    kl_jw_key(&w, "intervals");
+    kl_jw_arr_begin(&w);
+    for (size_t i = 0; i < c.n_intervals; i++) {
+        kl_rfc3339_format((c.start_s + (int64_t)i * c.interval_s) * 1000000000LL, ts);
+        kl_jw_cstr(&w, ts);
+    }
+    kl_jw_arr_end(&w);
+    kl_jw_key(&w, "groups");
+    kl_jw_arr_begin(&w);
+    for (size_t i = 0; i < c.n_groups; i++) {
+        struct group *g = &c.groups[i];
+        kl_jw_obj_begin(&w);
+        kl_jw_key(&w, "by");
+        kl_jw_obj_begin(&w);
+        if (c.group & KL_GROUP_OUTCOME) {
+            kl_jw_key(&w, "outcome");
+            kl_jw_cstr(&w, kl_outcome_name((enum kl_outcome_kind)g->outcome));
+        }
+        if (c.group & KL_GROUP_REASON) {
+            kl_jw_key(&w, "reason");
+            kl_jw_str(&w, g->reason.len ? g->reason : KL_STR("none"));
+        }
+        if (c.group & KL_GROUP_CATEGORY) {
+            kl_jw_key(&w, "category");
+            kl_jw_cstr(&w, kl_category_name((enum kl_category)g->category));
+        }
+        if (c.group & KL_GROUP_PROJECT) {
+            kl_jw_key(&w, "project");
+            kl_jw_u64(&w, g->project_id);
+        }
+        kl_jw_obj_end(&w);
+        kl_jw_key(&w, "totals");
+        kl_jw_obj_begin(&w);
+        kl_jw_key(&w, "sum(quantity)");
+        kl_jw_u64(&w, g->total);
+        kl_jw_obj_end(&w);
+        kl_jw_key(&w, "series");
+        kl_jw_obj_begin(&w);
+        kl_jw_key(&w, "sum(quantity)");
+        kl_jw_arr_begin(&w);
+        for (size_t j = 0; j < c.n_intervals; j++)
+            kl_jw_u64(&w, g->series[j]);
+        kl_jw_arr_end(&w);
+        kl_jw_obj_end(&w);
+        kl_jw_obj_end(&w);
+    }
+    kl_jw_arr_end(&w);
+    kl_jw_obj_end(&w);
+    int rc = kl_http_reply_json(req, 200, out.ptr, out.len);
+    kl_buf_release(&out);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* workers                                                                               */
+
+struct item_ctx {
+    struct kl_server *s;
+    const struct kl_queue_record *rec;
+    const struct kl_envelope *env;
+    struct kl_arena *arena;
+    int failures;
+};
+
+static int commit_with_retry(struct kl_server *s, const struct kl_stored_item *it,
+                             struct kl_err *err)
+{
+    for (int attempt = 0;; attempt++) {
+        kl_err_clear(err);
+        int rc = kl_store_commit_item(s->store, it, err);
+        if (rc >= 0)
+            return rc;
+        if (attempt + 1 >= STORE_RETRIES ||
+            (err->reason != KL_R_STORE_BUSY && err->reason != KL_R_STORE_IO &&
+             err->reason != KL_R_STORE_FULL))
+            return -1;
+        usleep(10000u << attempt);
+    }
+}
+
+static void on_item(void *ctx, const struct kl_envelope_item *item, struct kl_process_result *res)
+{
+    struct item_ctx *c = ctx;
+    struct kl_server *s = c->s;
+    size_t index = (size_t)(item - c->env->items);
+    char qid[48];
+    int qn = snprintf(qid, sizeof qid, "%llu/%zu", (unsigned long long)c->rec->id, index);
+    struct kl_str queue_id = kl_str_make(kl_arena_strndup(c->arena, qid, (size_t)qn), (size_t)qn);
+    int64_t received_s = c->rec->meta.received_ns / 1000000000LL;
+    struct kl_stored_item it;
+    struct kl_err err = KL_ERR_INIT;
+    bool have = false;
+    if (res->err.reason == KL_R_NONE && res->profile) {
+        if (kl_stored_item_from_profile(c->arena, res->profile, queue_id, res->outcomes,
+                                        res->n_outcomes, &it, &err) == 0)
+            have = true;
+    }
+    if (!have) {
+        kl_stored_item_outcomes(&it, queue_id, c->rec->meta.org_id, c->rec->meta.project_id,
+                                received_s, res->outcomes, res->n_outcomes);
+    }
+    struct kl_log_ctx lctx = {qid, "store"};
+    int rc = commit_with_retry(s, &it, &err);
+    if (rc < 0) {
+        c->failures++;
+        kl_counter_add(kl_metric_get(s->m_store_errors, "reason", kl_reason_str(err.reason), NULL),
+                       1);
+        kl_log(KL_LOG_ERROR, &lctx, "msg=\"store commit failed, record kept for replay\" "
+                                    "reason=%s detail=\"%s\"",
+               kl_reason_str(err.reason), err.msg);
+        return;
+    }
+    if (rc == KL_COMMIT_ALREADY)
+        return; /* a replay: its outcomes were counted the first time */
+    for (int i = 0; i < res->n_outcomes; i++) {
+        const struct kl_outcome *o = &res->outcomes[i];
+        kl_counter_add(kl_metric_get(s->m_outcomes, "outcome", kl_outcome_name(o->outcome),
+                                     "reason", o->reason ? kl_reason_str(o->reason) : "",
+                                     "category", kl_category_name(o->category), NULL),
+                       o->quantity);
+    }
+    if (res->err.reason != KL_R_NONE)
+        kl_log(KL_LOG_INFO, &lctx, "msg=\"profile rejected\" reason=%s detail=\"%s\"",
+               kl_reason_str(res->err.reason), res->err.msg);
+}
+
+static void process_record(struct kl_server *s, struct kl_queue_record *rec)
+{
+    struct kl_arena a;
+    kl_arena_init(&a);
+    int64_t t0 = kl_monotonic_ns();
+    struct item_ctx ctx = {s, rec, NULL, &a, 0};
+    if (rec->error == KL_R_NONE && rec->payload) {
+        struct kl_err err = KL_ERR_INIT;
+        struct kl_envelope *env =
+            kl_envelope_parse(&a, rec->payload, rec->payload_len, &s->env_limits, &err);
+        if (env) {
+            ctx.env = env;
+            struct kl_process_opts o;
+            kl_process_opts_init(&o);
+            o.organization_id = rec->meta.org_id;
+            o.project_id = rec->meta.project_id;
+            o.received = rec->meta.received_ns / 1000000000LL;
+            kl_process_envelope(&a, env, &o, on_item, &ctx);
+        } else {
+            /* validated at ingest, so only a changed limit or a damaged record lands here */
+            struct kl_log_ctx lctx = {NULL, "worker"};
+            kl_log(KL_LOG_ERROR, &lctx, "msg=\"queued envelope unreadable\" record=%llu reason=%s",
+                   (unsigned long long)rec->id, kl_reason_str(err.reason));
+        }
+    } else {
+        struct kl_log_ctx lctx = {NULL, "worker"};
+        kl_log(KL_LOG_ERROR, &lctx, "msg=\"queue record lost its payload\" record=%llu reason=%s",
+               (unsigned long long)rec->id, kl_reason_str(rec->error));
+    }
+    kl_histogram_observe(kl_metric_get(s->m_latency, NULL), (double)(kl_monotonic_ns() - t0) / 1e9);
+    if (ctx.failures == 0)
+        kl_queue_retire(s->queue, rec->id);
+    kl_arena_release(&a);
+}
+
+static void *worker_main(void *arg)
+{
+    struct kl_server *s = arg;
+    for (;;) {
+        struct kl_queue_record *rec = NULL;
+        int rc = kl_queue_take(s->queue, &rec, 500);
+        if (rc < 0)
+            break;
+        if (rc > 0)
+            continue;
+        process_record(s, rec);
+        kl_queue_record_free(rec);
+    }
+    return NULL;
+}
+
+static void collect_queue(struct kl_metrics *m, void *arg)
+{
+    (void)m;
+    struct kl_server *s = arg;
+    struct kl_queue_stats st;
+    kl_queue_stats(s->queue, &st);
+    kl_gauge_set(kl_metric_get(s->m_queue, "unit", "records", NULL), (double)st.depth_records);
+    kl_gauge_set(kl_metric_get(s->m_queue, "unit", "bytes", NULL), (double)st.depth_bytes);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* lifecycle                                                                             */
+
+static const struct kl_route routes[] = {
+    {"POST", "/api/{project_id}/envelope/", handle_envelope, KL_ROUTE_CORS, "envelope"},
+    {"GET", "/api/0/organizations/{org_slug}/stats_v2/", handle_stats, 0, "stats_v2"},
+    {"GET", "/health", kl_http_handle_health, 0, "health"},
+    {"GET", "/metrics", kl_http_handle_metrics, 0, "metrics"},
+};
+
+struct kl_server *kl_server_start(const struct kl_server_config *cfg, struct kl_err *err)
+{
+    struct kl_server *s = kl_xcalloc(1, sizeof *s);
+    s->cfg = *cfg;
+    kl_envelope_limits_default(&s->env_limits);
+    char path[4096];
+    s->store = kl_store_open_sqlite(cfg->data_dir, err);
+    if (!s->store)
+        goto fail;
+    char key[KL_STORE_KEY_LEN + 1];
+    if (kl_store_bootstrap(s->store, key, err) < 0)
+        goto fail;
+    snprintf(path, sizeof path, "%s/queue", cfg->data_dir);
+    struct kl_queue_limits ql = {0};
+    ql.max_bytes = cfg->queue_max_bytes;
+    ql.max_records = cfg->queue_max_records;
+    s->queue = kl_queue_open(path, &ql, err);
+    if (!s->queue)
+        goto fail;
+
+    s->metrics = kl_metrics_new();
+    s->m_items = kl_metrics_counter(s->metrics, "kiln_envelope_items_total",
+                                    "Envelope items received, by item type");
+    s->m_outcomes = kl_metrics_counter(s->metrics, "kiln_outcomes_total",
+                                       "Outcome quantities recorded, by outcome, reason, category");
+    s->m_rejected = kl_metrics_counter(s->metrics, "kiln_ingest_rejected_total",
+                                       "Envelopes refused at ingest, by reason");
+    s->m_store_errors = kl_metrics_counter(s->metrics, "kiln_store_errors_total",
+                                           "Store commits that failed after retries, by reason");
+    s->m_latency = kl_metrics_histogram(s->metrics, "kiln_processing_seconds",
+                                        "Time to process and store one queued envelope",
+                                        kl_metrics_latency_buckets, kl_metrics_latency_buckets_n);
+    s->m_queue = kl_metrics_gauge(s->metrics, "kiln_queue_depth",
+                                  "Queued envelopes not yet processed");
+    kl_metrics_on_collect(s->metrics, collect_queue, s);
+
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    s->n_workers = cfg->workers ? cfg->workers : (unsigned)(cores > 0 ? cores : 1);
+    if (s->n_workers > MAX_WORKERS)
+        s->n_workers = MAX_WORKERS;
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
+            s->n_workers = i;
+            kl_err_set(err, KL_R_INTERNAL, "cannot start worker threads");
+            goto fail;
+        }
+    }
+
+    struct kl_http_config hc = {0};
+    hc.addr = cfg->addr;
+    hc.port = cfg->port;
+    hc.thread_per_connection = true; /* appends block on the queue's group commit */
+    hc.metrics = s->metrics;
+    s->http = kl_http_start(&hc, routes, sizeof routes / sizeof routes[0], s, err);
+    if (!s->http)
+        goto fail;
+    if (cfg->public_host)
+        snprintf(s->host, sizeof s->host, "%s", cfg->public_host);
+    else
+        snprintf(s->host, sizeof s->host, "%s:%u", cfg->addr ? cfg->addr : "127.0.0.1",
+                 (unsigned)kl_http_port(s->http));
+    snprintf(s->dsn, sizeof s->dsn, "http://%s@%s/1", key, s->host);
+    return s;
+fail:
+    kl_server_stop(s);
+    return NULL;
+}
+
+uint16_t kl_server_port(const struct kl_server *s)
+{
+    return kl_http_port(s->http);
+}
+
+const char *kl_server_dsn(const struct kl_server *s)
+{
+    return s->dsn;
+}
+
+void kl_server_stop(struct kl_server *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stopping, true);
+    kl_http_stop(s->http); /* no new requests; in-flight ones answered */
+    if (s->queue)
+        kl_queue_shutdown(s->queue); /* workers finish their record and leave */
+    for (unsigned i = 0; i < s->n_workers; i++)
+        pthread_join(s->workers[i], NULL);
+    kl_queue_close(s->queue);
+    kl_store_close(s->store);
+    kl_metrics_free(s->metrics);
+    free(s);
+}

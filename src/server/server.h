@@ -1,0 +1,56 @@
+/* server.h - `kiln serve`: Sentry-compatible ingestion, a durable queue, workers, storage
+ *
+ * What: the running service. HTTP threads authenticate each envelope (Relay's rules,
+ * http/auth.h), check its framing, and append it to the durable queue (queue/queue.h); the
+ * 200 goes out only once the record is fsync'd. Worker threads take records, run every
+ * profile/profile_chunk item through the pipeline (pipeline/process.h), store the result and
+ * its outcomes in one store transaction keyed by "<record id>/<item index>"
+ * (store/store.h), then retire the record.
+ *
+ * Model:
+ *   HTTP thread:  auth -> envelope framing -> key lookup -> kl_queue_append (group commit)
+ *                 -> 200 {"id":...} | 4xx with reason | 429 Retry-After (queue full)
+ *   worker:       kl_queue_take -> kl_process_envelope -> per item: stored item + outcomes
+ *                 -> kl_store_commit_item -> kl_queue_retire
+ * Why: acknowledged means durable (the queue's fsync), and exactly-once storage and outcome
+ * comes from the store's processed-items table: a record replayed after a crash commits
+ * nothing twice. Ingest never waits for processing, so acknowledgement latency is the
+ * queue's group-commit latency, and a burst is absorbed up to the queue's bound.
+ *
+ * Threads: MHD thread per connection (appends block on the group commit), N workers (one
+ * per core by default). Ownership: struct kl_server owns store, queue, metrics and threads.
+ * Errors: startup failures are returned (kl_err); request failures are answered with their
+ * reason and logged one line each; a store failure keeps the record unretired (replayed at
+ * the next start) and is logged.
+ * Tests: tests/http/serve.sh (the real binary on loopback), tests/http/crash.sh (kill -9).
+ */
+#ifndef KL_SERVER_SERVER_H
+#define KL_SERVER_SERVER_H
+
+#include <stdint.h>
+
+#include "base/err.h"
+
+struct kl_server_config {
+    const char *data_dir;   /* store, blobs and queue live here */
+    const char *addr;       /* listen address, e.g. "127.0.0.1" */
+    uint16_t port;          /* 0: ephemeral */
+    unsigned workers;       /* 0: one per core */
+    uint64_t queue_max_bytes;
+    uint64_t queue_max_records;
+    const char *public_host; /* host[:port] printed in DSNs; NULL: addr:port */
+};
+
+struct kl_server;
+
+/* Open the store (bootstrapping org/project/key on first start), the queue (recovering what
+ * a previous run left), start workers and HTTP. NULL with *err on failure. */
+struct kl_server *kl_server_start(const struct kl_server_config *cfg, struct kl_err *err);
+uint16_t kl_server_port(const struct kl_server *s);
+/* The DSN of the default project's first key (valid while s lives). */
+const char *kl_server_dsn(const struct kl_server *s);
+/* Graceful stop: no new requests, in-flight answered, workers finish their current record,
+ * unprocessed records stay in the queue for the next start. Frees s. */
+void kl_server_stop(struct kl_server *s);
+
+#endif
