@@ -518,6 +518,10 @@ struct kl_server *kl_server_start(const struct kl_server_config *cfg, struct kl_
         goto fail;
     snprintf(path, sizeof path, "%s/queue", cfg->data_dir);
     struct kl_queue_limits ql = {0};
+    uint64_t max_done = 0;
+    if (kl_store_max_queue_record(s->store, &max_done, err) < 0)
+        goto fail;
+    ql.min_id = max_done + 1;
     ql.max_bytes = cfg->queue_max_bytes;
     ql.max_records = cfg->queue_max_records;
     s->queue = kl_queue_open(path, &ql, err);

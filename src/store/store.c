@@ -405,3 +405,8 @@ int kl_store_sum_outcomes(struct kl_store *s, const struct kl_outcome_filter *f,
 {
     return s->ops->sum_outcomes(s->impl, f, fn, ctx, err);
 }
+
+int kl_store_max_queue_record(struct kl_store *s, uint64_t *out, struct kl_err *err)
+{
+    return s->ops->max_queue_record(s->impl, out, err);
+}

@@ -273,6 +273,10 @@ int kl_store_list_profiles(struct kl_store *s, const struct kl_profile_filter *f
  * columns. */
 int kl_store_sum_outcomes(struct kl_store *s, const struct kl_outcome_filter *f,
                           kl_outcome_row_fn *fn, void *ctx, struct kl_err *err);
+/* The highest queue record number among committed queue ids of the form "<record>/<item>"
+ * (0 when none): the server opens its queue above it, so a wiped queue directory can never
+ * hand out an id the store already counts as done. */
+int kl_store_max_queue_record(struct kl_store *s, uint64_t *out, struct kl_err *err);
 
 /* ---- backend interface ----
  * A backend implements these on its own handle (impl) and wraps it with kl_store_new;
@@ -306,6 +310,7 @@ struct kl_store_ops {
                          void *ctx, struct kl_err *err);
     int (*sum_outcomes)(void *impl, const struct kl_outcome_filter *f, kl_outcome_row_fn *fn,
                         void *ctx, struct kl_err *err);
+    int (*max_queue_record)(void *impl, uint64_t *out, struct kl_err *err);
 };
 
 /* Wrap a backend handle; creates data_dir/blobs. On failure calls ops->close(impl). */

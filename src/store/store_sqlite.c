@@ -872,6 +872,30 @@ static int sq_sum_outcomes(void *impl, const struct kl_outcome_filter *f, kl_out
     return r;
 }
 
+static int max_seq_cb(sqlite3_stmt *st, void *arg)
+{
+    *(uint64_t *)arg = (uint64_t)sqlite3_column_int64(st, 0);
+    return 1;
+}
+
+/* The highest record number among committed queue ids ("<record>/<item>"). */
+static int sq_max_queue_record(void *impl, uint64_t *out, struct kl_err *err)
+{
+    struct sq *q = impl;
+    *out = 0;
+    pthread_mutex_lock(&q->rmu);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(q->r,
+                                "SELECT COALESCE(MAX(CAST(substr(queue_id, 1, "
+                                "instr(queue_id, '/') - 1) AS INTEGER)), 0) FROM processed_items "
+                                "WHERE instr(queue_id, '/') > 0",
+                                -1, &st, NULL);
+    int r = rc == SQLITE_OK ? each_row(q, st, max_seq_cb, out, err)
+                            : db_err(err, q->r, rc, "cannot prepare max queue record");
+    pthread_mutex_unlock(&q->rmu);
+    return r;
+}
+
 /* ---- open ---- */
 
 static const struct kl_store_ops sqlite_ops = {
@@ -887,6 +911,7 @@ static const struct kl_store_ops sqlite_ops = {
     .commit_item = sq_commit_item,
     .list_profiles = sq_list_profiles,
     .sum_outcomes = sq_sum_outcomes,
+    .max_queue_record = sq_max_queue_record,
 };
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct kl_err *err)
