@@ -28,8 +28,8 @@ typedef int kl_sink_fn(void *ctx, const char *p, size_t n, struct kl_err *err);
 struct kl_buf {
     char *ptr;
     size_t len, cap;
-    size_t max;        /* growth limit (bytes held at once) */
-    kl_sink_fn *sink;  /* NULL: keep everything in memory */
+    size_t max;       /* growth limit (bytes held at once) */
+    kl_sink_fn *sink; /* NULL: keep everything in memory */
     void *sink_ctx;
     uint64_t flushed;  /* bytes already handed to the sink */
     struct kl_err err; /* first failure, sticky */

@@ -34,7 +34,13 @@ struct kl_err {
     char msg[256];         /* human detail, lower-case, no trailing period */
 };
 
-#define KL_ERR_INIT {KL_R_NONE, {0}}
+#define KL_ERR_INIT                                                                                \
+    {                                                                                              \
+        KL_R_NONE,                                                                                 \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /* Set the error if none is set yet. Always returns -1. */
 int kl_err_set(struct kl_err *err, enum kl_reason r, const char *fmt, ...)
@@ -56,8 +62,7 @@ int kl_reason_http_status(enum kl_reason r);
 enum kl_reason kl_reason_find(const char *s, size_t len);
 
 /* Assertions are for our bugs, never for input: on in release builds. */
-#define kl_assert(cond)                                                                        \
-    ((cond) ? (void)0 : kl_assert_fail(#cond, __FILE__, __LINE__))
+#define kl_assert(cond) ((cond) ? (void)0 : kl_assert_fail(#cond, __FILE__, __LINE__))
 __attribute__((noreturn)) void kl_assert_fail(const char *what, const char *file, int line);
 
 /* Out-of-memory policy: abort with a message (we are a service, see STYLE B4). */

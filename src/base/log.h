@@ -17,10 +17,10 @@ struct kl_log_ctx {
 
 extern enum kl_log_level kl_log_min_level;
 
-#define kl_log(level, ctx, ...)                                                                \
-    do {                                                                                       \
-        if ((level) >= kl_log_min_level)                                                       \
-            kl_log_write((level), (ctx), __VA_ARGS__);                                         \
+#define kl_log(level, ctx, ...)                                                                    \
+    do {                                                                                           \
+        if ((level) >= kl_log_min_level)                                                           \
+            kl_log_write((level), (ctx), __VA_ARGS__);                                             \
     } while (0)
 
 void kl_log_write(enum kl_log_level level, const struct kl_log_ctx *ctx, const char *fmt, ...)

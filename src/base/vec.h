@@ -9,10 +9,10 @@
 
 #include "base/arena.h"
 
-#define KL_VEC(T)                                                                              \
-    struct {                                                                                   \
-        T *items;                                                                              \
-        size_t len, cap;                                                                       \
+#define KL_VEC(T)                                                                                  \
+    struct {                                                                                       \
+        T *items;                                                                                  \
+        size_t len, cap;                                                                           \
     }
 
 #include <stdint.h>
@@ -22,17 +22,17 @@ typedef KL_VEC(uint32_t) kl_vec_u32;
 void kl__vec_grow(struct kl_arena *a, void **items, size_t *cap, size_t elem, size_t need);
 
 /* Make room for n more elements. */
-#define kl_vec_reserve(a, v, n)                                                                \
-    do {                                                                                       \
-        if ((v)->len + (n) > (v)->cap)                                                         \
-            kl__vec_grow((a), (void **)&(v)->items, &(v)->cap, sizeof(*(v)->items),            \
-                         (v)->len + (n));                                                      \
+#define kl_vec_reserve(a, v, n)                                                                    \
+    do {                                                                                           \
+        if ((v)->len + (n) > (v)->cap)                                                             \
+            kl__vec_grow((a), (void **)&(v)->items, &(v)->cap, sizeof(*(v)->items),                \
+                         (v)->len + (n));                                                          \
     } while (0)
 
-#define kl_vec_push(a, v, x)                                                                   \
-    do {                                                                                       \
-        kl_vec_reserve(a, v, 1);                                                               \
-        (v)->items[(v)->len++] = (x);                                                          \
+#define kl_vec_push(a, v, x)                                                                       \
+    do {                                                                                           \
+        kl_vec_reserve(a, v, 1);                                                                   \
+        (v)->items[(v)->len++] = (x);                                                              \
     } while (0)
 
 #endif

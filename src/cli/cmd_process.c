@@ -149,8 +149,8 @@ int kl_cmd_process(int argc, char **argv)
                 return 2;
             }
             i++;
-        } else if (!strcmp(a, "--org") || !strcmp(a, "--project") ||
-                   !strcmp(a, "--received") || !strcmp(a, "--retention-days")) {
+        } else if (!strcmp(a, "--org") || !strcmp(a, "--project") || !strcmp(a, "--received") ||
+                   !strcmp(a, "--retention-days")) {
             if (!val)
                 goto need_value;
             if (parse_u64_arg(val, &n) < 0) {
@@ -214,9 +214,9 @@ int kl_cmd_process(int argc, char **argv)
         memset(&res, 0, sizeof res);
         res.err = err;
         res.is_chunk = opts.item_type == KL_ITEM_PROFILE_CHUNK;
-        res.outcomes[0] = (struct kl_outcome){KL_OUTCOME_INVALID, err.reason,
-                                              res.is_chunk ? KL_CAT_PROFILE_CHUNK : KL_CAT_PROFILE,
-                                              1, ""};
+        res.outcomes[0] =
+            (struct kl_outcome){KL_OUTCOME_INVALID, err.reason,
+                                res.is_chunk ? KL_CAT_PROFILE_CHUNK : KL_CAT_PROFILE, 1, ""};
         res.n_outcomes = 1;
         report(&r, NULL, &res);
         goto out;

@@ -74,8 +74,8 @@ int kl_cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--listen")) {
             const char *colon = strrchr(v, ':');
             uint64_t port;
-            if (!colon || !kl_parse_u64(kl_str_c(colon + 1), &port) || port > 65535 ||
-                colon == v || (size_t)(colon - v) >= sizeof addr) {
+            if (!colon || !kl_parse_u64(kl_str_c(colon + 1), &port) || port > 65535 || colon == v ||
+                (size_t)(colon - v) >= sizeof addr) {
                 fprintf(stderr, "kiln: --listen takes ADDR:PORT, e.g. 127.0.0.1:8080\n");
                 return 2;
             }
@@ -121,8 +121,9 @@ int kl_cmd_serve(int argc, char **argv)
     struct kl_server *s = kl_server_start(&cfg, &err);
     if (!s) {
         kl_cli_error(&err);
-        fprintf(stderr, "kiln: could not start; check that '%s' is writable and the address "
-                        "is free (--data, --listen)\n",
+        fprintf(stderr,
+                "kiln: could not start; check that '%s' is writable and the address "
+                "is free (--data, --listen)\n",
                 cfg.data_dir);
         return 2;
     }

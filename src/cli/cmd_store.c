@@ -132,8 +132,9 @@ static struct kl_store *open_store(const char *dir)
     struct kl_store *s = kl_store_open_sqlite(dir, &err);
     if (!s) {
         kl_cli_error(&err);
-        fprintf(stderr, "kiln: is '%s' a kiln data directory? (--data DIR; `kiln serve` "
-                        "creates one)\n",
+        fprintf(stderr,
+                "kiln: is '%s' a kiln data directory? (--data DIR; `kiln serve` "
+                "creates one)\n",
                 dir);
     }
     return s;

@@ -17,12 +17,11 @@ static int cmd_version(int argc, char **argv)
 static int cmd_help(int argc, char **argv);
 
 static const struct kl_cmd commands[] = {
-    {"serve", "receive profiles from Sentry SDKs over HTTP, process and store them",
-     kl_cmd_serve, kl_cmd_serve_help},
+    {"serve", "receive profiles from Sentry SDKs over HTTP, process and store them", kl_cmd_serve,
+     kl_cmd_serve_help},
     {"process", "run one profile (or an envelope's) through the pipeline", kl_cmd_process,
      kl_cmd_process_help},
-    {"project", "create and list projects and their DSN keys", kl_cmd_project,
-     kl_cmd_project_help},
+    {"project", "create and list projects and their DSN keys", kl_cmd_project, kl_cmd_project_help},
     {"profiles", "list stored profiles and chunks", kl_cmd_profiles, kl_cmd_profiles_help},
     {"outcomes", "sum the outcomes recorded in a data directory", kl_cmd_outcomes,
      kl_cmd_outcomes_help},

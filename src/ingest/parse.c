@@ -125,8 +125,8 @@ static int uuid_field(struct ctx *c, struct kl_json_val *v, struct kl_str *out, 
         return -1;
     struct kl_uuid u;
     if (!kl_uuid_parse(s, &u))
-        return FAIL(c, "invalid json: '%s' is not a uuid: '%.*s'", what, (int)(s.len > 64 ? 64 : s.len),
-                    s.ptr);
+        return FAIL(c, "invalid json: '%s' is not a uuid: '%.*s'", what,
+                    (int)(s.len > 64 ? 64 : s.len), s.ptr);
     char *h = kl_arena_alloc(c->p->arena, 33);
     kl_uuid_hex(&u, h);
     *out = kl_str_make(h, 32);
@@ -1289,8 +1289,8 @@ static int parse_image(struct ctx *c, struct kl_json_val *v, struct kl_image *im
         return -1;
     if (!im->type.ptr)
         return FAIL(c, "invalid json: debug image without type");
-    static const char *known[] = {"macho", "symbolic", "sourcemap", "proguard", "jvm", "elf",
-                                  "pe", "pe_dotnet", "wasm", "apple"};
+    static const char *known[] = {"macho", "symbolic", "sourcemap", "proguard", "jvm",
+                                  "elf",   "pe",       "pe_dotnet", "wasm",     "apple"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (kl_str_eq_c(im->type, known[i]))
             return 0;
@@ -1424,8 +1424,8 @@ static int parse_top(struct ctx *c, struct kl_json_val *root, unsigned *seen_out
         } else if (kl_str_eq_c(k, "os")) {
             r = kl_json_is_null(&x) > 0 ? 0 : parse_os(c, &x);
         } else if (kl_str_eq_c(k, "runtime")) {
-            r = parse_name_version(c, &x, &p->runtime_name, &p->runtime_version,
-                                   &p->has_runtime, "runtime");
+            r = parse_name_version(c, &x, &p->runtime_name, &p->runtime_version, &p->has_runtime,
+                                   "runtime");
         } else if (kl_str_eq_c(k, "client_sdk")) {
             bit = T_CLIENT_SDK;
             r = parse_name_version(c, &x, &p->sdk_name, &p->sdk_version, &p->has_client_sdk,
@@ -1573,8 +1573,9 @@ static int decide_kind(struct ctx *c, enum kl_item_type type, unsigned seen)
     bool android = kl_str_eq_c(p->platform, "android");
     if (!(seen & T_PLATFORM))
         return FAIL(c, "invalid json: missing field 'platform'");
-    bool chunk = type == KL_ITEM_PROFILE_CHUNK ||
-                 (type == KL_ITEM_AUTO && (kl_str_is_set(p->profiler_id) || kl_str_is_set(p->chunk_id)));
+    bool chunk =
+        type == KL_ITEM_PROFILE_CHUNK ||
+        (type == KL_ITEM_AUTO && (kl_str_is_set(p->profiler_id) || kl_str_is_set(p->chunk_id)));
     if (chunk) {
         bool is_v2 = kl_str_eq_c(p->version, "2");
         bool is_trace = kl_str_eq_c(p->version, "2.android-trace");

@@ -44,8 +44,8 @@ enum kind { K_NIL, K_BOOL, K_UINT, K_INT, K_FLOAT, K_STR, K_BIN, K_ARRAY, K_MAP,
 
 struct val {
     enum kind k;
-    uint64_t u;  /* uint value, or the element count of array/map */
-    int64_t i;   /* int value */
+    uint64_t u;               /* uint value, or the element count of array/map */
+    int64_t i;                /* int value */
     const unsigned char *ptr; /* str/bin bytes */
     uint64_t len;
 };

@@ -197,11 +197,16 @@ struct kl_tx_event *kl_tx_event_parse(struct kl_arena *a, const char *bytes, siz
 static const struct {
     const char *platform, *sdk;
 } default_sdks[] = {
-    {"android", "sentry.java.android"}, {"cocoa", "sentry.cocoa"},
-    {"csharp", "sentry.dotnet"},        {"go", "sentry.go"},
-    {"javascript", "sentry.javascript"}, {"node", "sentry.javascript.node"},
-    {"php", "sentry.php"},              {"python", "sentry.python"},
-    {"ruby", "sentry.ruby"},            {"rust", "sentry.rust"},
+    {"android", "sentry.java.android"},
+    {"cocoa", "sentry.cocoa"},
+    {"csharp", "sentry.dotnet"},
+    {"go", "sentry.go"},
+    {"javascript", "sentry.javascript"},
+    {"node", "sentry.javascript.node"},
+    {"php", "sentry.php"},
+    {"python", "sentry.python"},
+    {"ruby", "sentry.ruby"},
+    {"rust", "sentry.rust"},
 };
 
 static struct kl_str copy_str(struct kl_profile *p, struct kl_str s)

@@ -197,9 +197,8 @@ static int validate_v1(struct kl_profile *p, struct kl_err *err)
         return kl_err_set(err, KL_R_PROFILING_DURATION_IS_TOO_LONG,
                           "the last sample is %llu ns after the start, over 30 s",
                           (unsigned long long)d->samples.items[d->samples.len - 1].ts_ns);
-    if (kl_str_eq_c(p->platform, "cocoa") &&
-        (kl_str_eq_c(p->device_architecture, "arm64") ||
-         kl_str_eq_c(p->device_architecture, "arm64e")))
+    if (kl_str_eq_c(p->platform, "cocoa") && (kl_str_eq_c(p->device_architecture, "arm64") ||
+                                              kl_str_eq_c(p->device_architecture, "arm64e")))
         strip_pac(d);
     mark_sampled_threads(d);
     return 0;
@@ -294,8 +293,7 @@ static int check_art_trace(struct kl_profile *p, uint64_t max_ns, struct kl_err 
     at += strlen(key);
     const char *e = memchr(at, '\n', (size_t)((const char *)head + n - at));
     uint64_t usec;
-    if (!e || !kl_parse_u64(kl_str_make(at, (size_t)(e - at)), &usec) ||
-        usec > UINT64_MAX / 1000)
+    if (!e || !kl_parse_u64(kl_str_make(at, (size_t)(e - at)), &usec) || usec > UINT64_MAX / 1000)
         return kl_err_set(err, KL_R_PROFILING_INVALID_SAMPLED_PROFILE,
                           "ART trace header has a bad elapsed-time-usec");
     if (usec == 0)
@@ -358,8 +356,7 @@ static int validate_android(struct kl_profile *p, uint64_t max_ns, bool chunk, s
         struct kl_uuid u;
         if (!kl_uuid_parse(p->build_id, &u))
             return kl_err_set(err, KL_R_INVALID_BUILD_ID, "build_id '%.*s' is not a uuid",
-                              (int)(p->build_id.len > 64 ? 64 : p->build_id.len),
-                              p->build_id.ptr);
+                              (int)(p->build_id.len > 64 ? 64 : p->build_id.len), p->build_id.ptr);
         struct kl_image im;
         memset(&im, 0, sizeof im);
         im.type = KL_STR("proguard");

@@ -77,7 +77,6 @@ struct kl_json_iter {
     uint64_t opaque[8];
 };
 
-
 /* Open buf[0..len) for reading. buf must have KL_PADDING readable bytes after len. Errors
  * go to *err with reason syntax_reason. Returns NULL on failure (e.g. invalid UTF-8, which
  * On-Demand checks for the whole input up front). The doc is freed with arena a. */
@@ -125,8 +124,7 @@ int kl_json_arr_append_u32(struct kl_json_val *v, struct kl_arena *a, kl_vec_u32
 
 /* Fully validate buf[0..len) with simdjson's DOM parser and keep nothing (the benchmark
  * ceiling; also a strict check). buf needs KL_PADDING readable bytes after len. */
-int kl_json_validate(const char *buf, size_t len, enum kl_reason syntax_reason,
-                     struct kl_err *err);
+int kl_json_validate(const char *buf, size_t len, enum kl_reason syntax_reason, struct kl_err *err);
 
 /* ------------------------------------------------------------------------------------ */
 /* Writer                                                                                */

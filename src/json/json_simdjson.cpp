@@ -39,11 +39,13 @@ static inline ondemand::value &V(kl_json_val *v)
 }
 static inline ondemand::object_iterator &OI(kl_json_iter *it)
 {
-    return *std::launder(reinterpret_cast<ondemand::object_iterator *>(static_cast<void *>(it->opaque)));
+    return *std::launder(
+        reinterpret_cast<ondemand::object_iterator *>(static_cast<void *>(it->opaque)));
 }
 static inline ondemand::array_iterator &AI(kl_json_iter *it)
 {
-    return *std::launder(reinterpret_cast<ondemand::array_iterator *>(static_cast<void *>(it->opaque)));
+    return *std::launder(
+        reinterpret_cast<ondemand::array_iterator *>(static_cast<void *>(it->opaque)));
 }
 
 static int fail_code(kl_json_doc *d, error_code e, const char *what)
@@ -278,7 +280,6 @@ static int check_raw_string(kl_json_doc *d, const char *s)
     return 0;
 }
 
-
 /* Walk a value the caller left unread, the way serde_json's IgnoredAny would: every scalar
  * parsed, strings checked, nesting bounded by KL_JSON_MAX_DEPTH (depth counted from the
  * document root, as serde counts it). */
@@ -286,8 +287,8 @@ static int walk(kl_json_doc *d, ondemand::value v)
 {
     int32_t depth = v.current_depth();
     if (depth > KL_JSON_MAX_DEPTH)
-        return kl_err_set(d->err, d->syntax_reason,
-                          "invalid json: nesting deeper than %d", KL_JSON_MAX_DEPTH);
+        return kl_err_set(d->err, d->syntax_reason, "invalid json: nesting deeper than %d",
+                          KL_JSON_MAX_DEPTH);
     ondemand::json_type t;
     error_code e = v.type().get(t);
     if (e)
@@ -585,8 +586,7 @@ extern "C" int kl_json_arr_next(struct kl_json_iter *it, struct kl_json_val *val
 }
 
 extern "C" int kl_json_arr_append_u32(struct kl_json_val *v, struct kl_arena *a, kl_vec_u32 *out,
-                                      size_t max_total, enum kl_reason limit_reason,
-                                      size_t *count)
+                                      size_t max_total, enum kl_reason limit_reason, size_t *count)
 {
     v->consumed = true;
     kl_json_doc *d = v->doc;

@@ -19,7 +19,6 @@ void kl_process_opts_init(struct kl_process_opts *o)
     o->sampled = true;
 }
 
-
 /* Duration in ms for the duration outcome (spec §5.12), capped. */
 static uint64_t outcome_duration_ms(const struct kl_profile *p)
 {
@@ -87,8 +86,8 @@ static void accepted_outcomes(struct kl_process_result *res, const struct kl_pro
     struct kl_str id = kl_profile_outcome_id(p);
     uint64_t ms = p->sampled ? outcome_duration_ms(p) : 0;
     if (res->is_chunk) {
-        add(res, KL_OUTCOME_ACCEPTED, KL_R_NONE, ui ? KL_CAT_PROFILE_CHUNK_UI : KL_CAT_PROFILE_CHUNK,
-            1, id);
+        add(res, KL_OUTCOME_ACCEPTED, KL_R_NONE,
+            ui ? KL_CAT_PROFILE_CHUNK_UI : KL_CAT_PROFILE_CHUNK, 1, id);
     } else {
         add(res, KL_OUTCOME_ACCEPTED, KL_R_NONE, KL_CAT_PROFILE, 1, id);
         if (p->sampled)

@@ -31,15 +31,14 @@
 #include "pipeline/outcome.h"
 #include "profile/profile.h"
 
-
 struct kl_process_opts {
     enum kl_item_type item_type;
     uint64_t organization_id;
     uint64_t project_id;
     int64_t received; /* unix seconds; 0 = now */
     int32_t retention_days;
-    bool sampled;                    /* item header "sampled" (default true) */
-    const struct kl_tx_event *tx;    /* the envelope's transaction event, or NULL */
+    bool sampled;                 /* item header "sampled" (default true) */
+    const struct kl_tx_event *tx; /* the envelope's transaction event, or NULL */
 };
 
 void kl_process_opts_init(struct kl_process_opts *o);

@@ -97,16 +97,16 @@ struct kl_frame {
     struct kl_str lang;
     struct kl_str symbol;
     struct kl_str sym_addr;
-    struct kl_str status;                  /* symbolicator status ("symbolicated"...) */
+    struct kl_str status;                    /* symbolicator status ("symbolicated"...) */
     struct kl_str data_deobfuscation_status; /* data.deobfuscation_status */
     struct kl_str data_symbolicator_status;  /* data.symbolicator_status */
     uint64_t instruction_addr;
     uint32_t lineno;
     uint32_t colno;
-    uint8_t flags;               /* enum kl_frame_flags */
-    uint8_t in_app;              /* enum kl_tri */
+    uint8_t flags;                /* enum kl_frame_flags */
+    uint8_t in_app;               /* enum kl_tri */
     uint8_t data_js_symbolicated; /* enum kl_tri: data.symbolicated */
-    uint8_t orig_in_app;         /* enum kl_tri, with KL_FRAME_ORIG_IN_APP */
+    uint8_t orig_in_app;          /* enum kl_tri, with KL_FRAME_ORIG_IN_APP */
 };
 
 struct kl_sample {
@@ -219,7 +219,7 @@ struct kl_android_method {
     uint32_t source_line;
     bool has_source_line;
     bool has_data;
-    uint8_t in_app; /* enum kl_tri */
+    uint8_t in_app;                          /* enum kl_tri */
     struct kl_android_method *inline_frames; /* deobfuscation result, callee first */
     uint32_t n_inline;
 };
@@ -228,10 +228,10 @@ struct kl_android_event {
     uint64_t method_id;
     uint64_t thread_id;
     uint64_t wall_ns, cpu_ns, global_ns;
-    uint8_t action;          /* enum kl_android_action */
+    uint8_t action; /* enum kl_android_action */
     bool has_method_id;
     bool has_wall, has_cpu, has_global;
-    bool monotonic;          /* time was {"Monotonic":...} rather than {"Global":...} */
+    bool monotonic; /* time was {"Monotonic":...} rather than {"Global":...} */
 };
 
 struct kl_android_thread {
@@ -283,7 +283,7 @@ struct kl_profile {
     KL_VEC(uint32_t) device_cpu_frequencies;
     uint64_t device_physical_memory_bytes;
     struct kl_str version_code, version_name;
-    uint64_t duration_ns; /* Android: trace elapsed time */
+    uint64_t duration_ns;          /* Android: trace elapsed time */
     struct kl_str sampled_profile; /* base64 ART trace, kept until the decoder lands */
 
     struct kl_transaction transaction;

@@ -190,9 +190,10 @@ static int stats_row(void *ctx, const struct kl_outcome_row *r)
         g->project_id = r->project_id;
         g->outcome = r->outcome;
         g->category = r->category;
-        g->reason = r->reason.ptr ? kl_str_make(kl_arena_strndup(c->a, r->reason.ptr, r->reason.len),
-                                                r->reason.len)
-                                  : KL_STR("");
+        g->reason =
+            r->reason.ptr
+                ? kl_str_make(kl_arena_strndup(c->a, r->reason.ptr, r->reason.len), r->reason.len)
+                : KL_STR("");
         g->series = kl_arena_calloc(c->a, c->n_intervals ? c->n_intervals : 1, sizeof(uint64_t));
     }
     g->total += r->quantity;
@@ -290,8 +291,8 @@ static int handle_stats(struct kl_req *req)
     struct kl_outcome_filter f = {0};
     f.since_s = c.start_s;
     f.until_s = end_s + 1;
-    f.group = KL_GROUP_HOUR | KL_GROUP_PROJECT | KL_GROUP_OUTCOME | KL_GROUP_REASON |
-              KL_GROUP_CATEGORY;
+    f.group =
+        KL_GROUP_HOUR | KL_GROUP_PROJECT | KL_GROUP_OUTCOME | KL_GROUP_REASON | KL_GROUP_CATEGORY;
     if (kl_store_sum_outcomes(s->store, &f, stats_row, &c, &err) < 0)
         return kl_http_reply_error(req, &err);
 
@@ -414,8 +415,9 @@ static void on_item(void *ctx, const struct kl_envelope_item *item, struct kl_pr
         c->failures++;
         kl_counter_add(kl_metric_get(s->m_store_errors, "reason", kl_reason_str(err.reason), NULL),
                        1);
-        kl_log(KL_LOG_ERROR, &lctx, "msg=\"store commit failed, record kept for replay\" "
-                                    "reason=%s detail=\"%s\"",
+        kl_log(KL_LOG_ERROR, &lctx,
+               "msg=\"store commit failed, record kept for replay\" "
+               "reason=%s detail=\"%s\"",
                kl_reason_str(err.reason), err.msg);
         return;
     }
@@ -540,8 +542,8 @@ struct kl_server *kl_server_start(const struct kl_server_config *cfg, struct kl_
     s->m_latency = kl_metrics_histogram(s->metrics, "kiln_processing_seconds",
                                         "Time to process and store one queued envelope",
                                         kl_metrics_latency_buckets, kl_metrics_latency_buckets_n);
-    s->m_queue = kl_metrics_gauge(s->metrics, "kiln_queue_depth",
-                                  "Queued envelopes not yet processed");
+    s->m_queue =
+        kl_metrics_gauge(s->metrics, "kiln_queue_depth", "Queued envelopes not yet processed");
     kl_metrics_on_collect(s->metrics, collect_queue, s);
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);

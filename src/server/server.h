@@ -32,10 +32,10 @@
 #include "base/err.h"
 
 struct kl_server_config {
-    const char *data_dir;   /* store, blobs and queue live here */
-    const char *addr;       /* listen address, e.g. "127.0.0.1" */
-    uint16_t port;          /* 0: ephemeral */
-    unsigned workers;       /* 0: one per core */
+    const char *data_dir; /* store, blobs and queue live here */
+    const char *addr;     /* listen address, e.g. "127.0.0.1" */
+    uint16_t port;        /* 0: ephemeral */
+    unsigned workers;     /* 0: one per core */
     uint64_t queue_max_bytes;
     uint64_t queue_max_records;
     const char *public_host; /* host[:port] printed in DSNs; NULL: addr:port */

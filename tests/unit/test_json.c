@@ -124,9 +124,9 @@ static void test_accepts(void)
 static void test_rejects(void)
 {
     static const char *bad[] = {
-        "",          "{",          "{\"a\":}",      "[1,]",        "{\"a\":1,}",
-        "[1 2]",     "{} x",       "\"\\ud800\"",   "[\"\\udc00\"]", "[\"\\ud800\\u0041\"]",
-        "[\"\\x\"]", "[tru]",      "[01]",          "[1.]",        "{\"a\" 1}",
+        "",          "{",     "{\"a\":}",    "[1,]",          "{\"a\":1,}",
+        "[1 2]",     "{} x",  "\"\\ud800\"", "[\"\\udc00\"]", "[\"\\ud800\\u0041\"]",
+        "[\"\\x\"]", "[tru]", "[01]",        "[1.]",          "{\"a\" 1}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (read_all(bad[i]) == 0)

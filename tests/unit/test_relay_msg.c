@@ -48,10 +48,10 @@ static void test_hand_made(void)
 {
     /* {"payload": bin8 "{}", "organization_id": 1, "project_id": 2, "extra": [nil, {"x": -1}]} */
     static const unsigned char msg[] = {
-        0x84, 0xa7, 'p', 'a', 'y', 'l', 'o', 'a', 'd', 0xc4, 0x02, '{', '}',
-        0xaf, 'o', 'r', 'g', 'a', 'n', 'i', 'z', 'a', 't', 'i', 'o', 'n', '_', 'i', 'd', 0x01,
-        0xaa, 'p', 'r', 'o', 'j', 'e', 'c', 't', '_', 'i', 'd', 0xcd, 0x01, 0x00,
-        0xa5, 'e', 'x', 't', 'r', 'a', 0x92, 0xc0, 0x81, 0xa1, 'x', 0xff};
+        0x84, 0xa7, 'p',  'a', 'y', 'l', 'o', 'a', 'd',  0xc4, 0x02, '{',  '}', 0xaf,
+        'o',  'r',  'g',  'a', 'n', 'i', 'z', 'a', 't',  'i',  'o',  'n',  '_', 'i',
+        'd',  0x01, 0xaa, 'p', 'r', 'o', 'j', 'e', 'c',  't',  '_',  'i',  'd', 0xcd,
+        0x01, 0x00, 0xa5, 'e', 'x', 't', 'r', 'a', 0x92, 0xc0, 0x81, 0xa1, 'x', 0xff};
     struct kl_arena a;
     kl_arena_init(&a);
     struct kl_err err = KL_ERR_INIT;
@@ -79,8 +79,8 @@ static void test_hostile(void)
     ASSERT_TRUE(kl_relay_msg_parse(&a, (const char *)m2, sizeof m2, &err) == NULL);
     ASSERT_EQ_INT(err.reason, KL_R_MSGPACK_MALFORMED);
     /* a bin claiming 4 GiB */
-    static const unsigned char m3[] = {0x81, 0xa7, 'p', 'a', 'y', 'l', 'o', 'a', 'd',
-                                       0xc6, 0xff, 0xff, 0xff, 0xff};
+    static const unsigned char m3[] = {0x81, 0xa7, 'p',  'a',  'y',  'l',  'o',
+                                       'a',  'd',  0xc6, 0xff, 0xff, 0xff, 0xff};
     kl_err_clear(&err);
     ASSERT_TRUE(kl_relay_msg_parse(&a, (const char *)m3, sizeof m3, &err) == NULL);
     /* nesting 40 deep in an unknown key */

@@ -28,16 +28,16 @@ static char *v1(const char *device_extra, const char *transaction, const char *s
 }
 
 #define DEV ",\"is_emulator\":false,\"locale\":\"en_US\",\"manufacturer\":\"Apple\",\"model\":\"x\""
-#define TX                                                                                     \
-    "\"transaction\":{\"id\":\"30976f2ddbe04ac9b6bffe6e35d4710c\",\"name\":\"launch\","        \
+#define TX                                                                                         \
+    "\"transaction\":{\"id\":\"30976f2ddbe04ac9b6bffe6e35d4710c\",\"name\":\"launch\","            \
     "\"trace_id\":\"4b25bc58f14243d8b208d1e22a054164\",\"active_thread_id\":\"259\"},"
-#define SAMPLES3                                                                               \
-    "[{\"stack_id\":0,\"thread_id\":\"259\",\"elapsed_since_start_ns\":\"10\"},"               \
-    "{\"stack_id\":1,\"thread_id\":\"259\",\"elapsed_since_start_ns\":\"20\"},"                \
+#define SAMPLES3                                                                                   \
+    "[{\"stack_id\":0,\"thread_id\":\"259\",\"elapsed_since_start_ns\":\"10\"},"                   \
+    "{\"stack_id\":1,\"thread_id\":\"259\",\"elapsed_since_start_ns\":\"20\"},"                    \
     "{\"stack_id\":0,\"thread_id\":\"259\",\"elapsed_since_start_ns\":\"30\"}]"
 #define STACKS "[[0,1],[1]]"
-#define FRAMES                                                                                 \
-    "[{\"function\":\"foo\",\"instruction_addr\":\"0xa722447ffffffffc\"},"                     \
+#define FRAMES                                                                                     \
+    "[{\"function\":\"foo\",\"instruction_addr\":\"0xa722447ffffffffc\"},"                         \
     "{\"function\":\"main\",\"instruction_addr\":\"0x100\"}]"
 
 static char *v2(const char *samples, const char *platform)
@@ -197,9 +197,10 @@ static void test_invalid_json(void)
     expect(j, KL_ITEM_PROFILE, "profiling_invalid_json");
     free(j);
     /* duplicate field */
-    j = v1(DEV, TX,
-           "[{\"stack_id\":0,\"stack_id\":1,\"thread_id\":\"259\",\"elapsed_since_start_ns\":\"1\"}]",
-           STACKS, FRAMES);
+    j = v1(
+        DEV, TX,
+        "[{\"stack_id\":0,\"stack_id\":1,\"thread_id\":\"259\",\"elapsed_since_start_ns\":\"1\"}]",
+        STACKS, FRAMES);
     expect(j, KL_ITEM_PROFILE, "profiling_invalid_json");
     free(j);
     /* not an object, trailing garbage */
@@ -248,7 +249,8 @@ static void test_platform_not_supported(void)
            KL_ITEM_PROFILE, "profiling_platform_not_supported");
     expect("{\"version\":\"7\",\"platform\":\"cocoa\"}", KL_ITEM_PROFILE,
            "profiling_platform_not_supported");
-    expect("{\"version\":\"1\",\"platform\":\"cocoa\",\"chunk_id\":\"0432a0a4c25f4697bf9f0a2fcbe6a814\"}",
+    expect("{\"version\":\"1\",\"platform\":\"cocoa\",\"chunk_id\":"
+           "\"0432a0a4c25f4697bf9f0a2fcbe6a814\"}",
            KL_ITEM_PROFILE_CHUNK, "profiling_platform_not_supported");
 }
 
@@ -295,8 +297,8 @@ static void test_transaction(void)
 static void test_samples(void)
 {
     /* one sample: its thread has <= 1 sample left -> nothing */
-    char *j = v1(DEV, TX, "[{\"stack_id\":0,\"thread_id\":1,\"elapsed_since_start_ns\":1}]",
-                 STACKS, FRAMES);
+    char *j = v1(DEV, TX, "[{\"stack_id\":0,\"thread_id\":1,\"elapsed_since_start_ns\":1}]", STACKS,
+                 FRAMES);
     expect(j, KL_ITEM_PROFILE, "profiling_not_enough_samples");
     free(j);
     /* an interior sample pointing past the stacks */
