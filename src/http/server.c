@@ -165,6 +165,8 @@ static void json_escape(struct kl_buf *b, const char *s)
 static void parse_query(struct kl_req *req)
 {
     struct kl_str q = req->raw_query;
+    if (!q.ptr)
+        return;
     const char *p = q.ptr, *end = q.ptr + q.len;
     while (p && p < end && req->n_query < KL_HTTP_MAX_QUERY) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
