@@ -29,7 +29,8 @@
  *   8    8     start_unix_ns
  *   16   8     duration_ns (of the profile)
  *   24   4     n_strings, 28: n_frames, 32: n_nodes, 36: n_threads
- *   40   ...   strings: n_strings x (u32 len, bytes, pad to 4)
+ *   40   ...   strings: n_strings x (u32 len, bytes, zero pad to 4); string index
+ *              0xffffffff means absent (ptr NULL), which differs from an empty string
  *        ...   frames:  n_frames x {u32 name, u32 package, u32 path, u32 line,
  *                                   u32 flags (bit0 is_application, bit1 aggregatable),
  *                                   u32 fingerprint32}  (strings by index)
@@ -37,9 +38,14 @@
  *                                  u32 sample_count, u32 pad}
  *        ...   threads: n_threads x {u32 id string, u32 name string, u32 first_node,
  *                                    u32 n_nodes, u32 flags (bit0 active/main)}
+ *   The form is canonical: strings are distinct and listed in order of first reference
+ *   (frames' name, package, path, then threads' id, name), threads' ranges follow each
+ *   other from node 0 and cover every node, padding and unused flag bits are zero, and
+ *   nothing follows the last thread; so decode + encode gives back the same bytes.
  *   Decoding checks every count against the remaining bytes before allocating, every index
- *   against its table, depths (a node's depth <= previous depth + 1, roots at 0) and
- *   start <= end; a bad blob is KL_R_CALLTREE_CORRUPT.
+ *   against its table, depths (a node's depth <= previous depth + 1, roots at 0),
+ *   start <= end, each frame's fingerprint and the canonical rules above; a bad blob is
+ *   KL_R_CALLTREE_CORRUPT.
  *
  * Why a flat pre-order array: one allocation, cache-friendly walks, trivially serialized, and
  * merging many trees (flamegraph aggregation) is one linear pass per tree with a parent
@@ -48,8 +54,8 @@
  * Ownership: everything in arena a (strings may point into the profile, which must
  * outlive the tree; decoded trees point into the blob bytes). Errors: KL_R_CALLTREE_*.
  * Threads: pure functions. Limits: KL_CALLTREE_MAX_NODES nodes, depth KL_MAX_STACK_DEPTH
- * (sample formats) and 128 (Android, as vroomrs), Android profiles longer than 15 s get no
- * tree (vroomrs skips them).
+ * (sample formats) and 128 (Android, as vroomrs), legacy Android profiles longer than 15 s
+ * get no tree (vroomrs skips them; it builds chunks of any length).
  * Tests: tests/unit/test_calltree.c (hand-computed trees, self times, metrics),
  * fuzz/fuzz_calltree.c (decode).
  */
@@ -70,17 +76,17 @@
 #define KL_CALLTREE_ANDROID_MAX_NS (15ULL * 1000000000ULL)
 
 enum kl_cframe_flags {
-    KL_CFRAME_APPLICATION = 1 << 0, /* is_application (in_app, default true when unset) */
+    KL_CFRAME_APPLICATION = 1 << 0,  /* is_application (in_app, default true when unset) */
     KL_CFRAME_AGGREGATABLE = 1 << 1, /* counts for function metrics (spec §6.4) */
 };
 
 struct kl_cframe {
     struct kl_str name;    /* function, or "" */
     struct kl_str package; /* module_or_package */
-    struct kl_str path;    /* abs_path or filename */
+    struct kl_str path;    /* abs_path or filename (Android: source_file), may be absent */
     uint32_t line;
-    uint32_t flags;        /* enum kl_cframe_flags */
-    uint32_t fingerprint;  /* (u32) FNV-1a 64 of package ":" name: the function key (§6.4) */
+    uint32_t flags;       /* enum kl_cframe_flags */
+    uint32_t fingerprint; /* (u32) FNV-1a 64 of package ":" name: the function key (§6.4) */
 };
 
 struct kl_cnode {
@@ -94,7 +100,8 @@ struct kl_cthread {
     struct kl_str id;   /* as in the profile ("259", "0x...") */
     struct kl_str name; /* thread name, absent if unknown */
     uint32_t first_node, n_nodes;
-    bool active; /* the transaction's active thread / the main thread */
+    bool active; /* v1: the transaction's active thread (+ cocoa "main"); v2: named
+                    "main"; Android: the "main" thread */
 };
 
 struct kl_calltree {
@@ -117,8 +124,9 @@ enum kl_calltree_threads {
 };
 
 /* Build the call trees of a normalized profile. NULL with *err on a bad index
- * (KL_R_CALLTREE_BAD_INDEX) or a limit (KL_R_CALLTREE_TOO_LARGE); an Android profile over
- * 15 s gives an empty tree (no threads), as vroomrs skips it. */
+ * (KL_R_CALLTREE_BAD_INDEX) or a limit (KL_R_CALLTREE_TOO_LARGE); a legacy Android profile
+ * over 15 s gives an empty tree (no threads), as vroomrs skips it. Only threads that got
+ * at least one node are listed (vroomrs has no entry for the others). */
 struct kl_calltree *kl_calltree_build(struct kl_arena *a, const struct kl_profile *p,
                                       enum kl_calltree_threads which, struct kl_err *err);
 
@@ -132,18 +140,18 @@ struct kl_function_metric {
     uint32_t fingerprint;
     struct kl_str function, package;
     bool in_app;
-    struct kl_str thread_id;   /* of the call with the largest self time */
-    uint64_t *self_times_ns;   /* one per call with self time > 0 */
-    uint64_t *total_times_ns;  /* the same calls' durations */
+    struct kl_str thread_id;  /* of the call with the largest self time */
+    uint64_t *self_times_ns;  /* one per call with self time > 0 */
+    uint64_t *total_times_ns; /* the same calls' durations */
     uint32_t n;
     uint64_t sum_self_time_ns;
     uint64_t sample_count;
-    uint64_t max_duration_ns;  /* largest self time */
+    uint64_t max_duration_ns; /* largest self time */
 };
 
 /* vroomrs's extraction: min_depth 1, application frames only when filter_system is set,
- * drop functions seen in <= 1 sample, sort by sum_self_time_ns descending, keep max_n.
- * OUT: *out (in a), *n_out. */
+ * drop functions seen in <= 1 sample, sort by sum_self_time_ns descending (ties in order of
+ * first record), keep max_n (0: all). OUT: *out (in a), *n_out. */
 int kl_function_metrics(struct kl_arena *a, const struct kl_calltree *t, bool filter_system,
                         uint32_t max_n, struct kl_function_metric **out, uint32_t *n_out,
                         struct kl_err *err);
