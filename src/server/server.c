@@ -16,6 +16,7 @@
 #include "http/metrics.h"
 #include "ingest/envelope.h"
 #include "json/json.h"
+#include "pipeline/derive.h"
 #include "pipeline/process.h"
 #include "queue/queue.h"
 #include "store/store.h"
@@ -402,8 +403,21 @@ static void on_item(void *ctx, const struct kl_envelope_item *item, struct kl_pr
     bool have = false;
     if (res->err.reason == KL_R_NONE && res->profile) {
         if (kl_stored_item_from_profile(c->arena, res->profile, queue_id, res->outcomes,
-                                        res->n_outcomes, &it, &err) == 0)
+                                        res->n_outcomes, &it, &err) == 0) {
             have = true;
+            /* read-side data; a failure here keeps the profile, without them */
+            struct kl_err derr = KL_ERR_INIT;
+            if (it.kind != KL_STORED_NONE && kl_derive_run(c->arena, res->profile, &it, &derr) < 0) {
+                struct kl_log_ctx dctx = {qid, "derive"};
+                kl_log(KL_LOG_WARN, &dctx, "msg=\"no call tree for this profile\" reason=%s "
+                                           "detail=\"%s\"",
+                       kl_reason_str(derr.reason), derr.msg);
+                it.tree = NULL;
+                it.tree_len = 0;
+                it.n_functions = 0;
+                it.n_occurrences = 0;
+            }
+        }
     }
     if (!have) {
         kl_stored_item_outcomes(&it, queue_id, c->rec->meta.org_id, c->rec->meta.project_id,

@@ -410,3 +410,22 @@ int kl_store_max_queue_record(struct kl_store *s, uint64_t *out, struct kl_err *
 {
     return s->ops->max_queue_record(s->impl, out, err);
 }
+
+int kl_store_scan_calltrees(struct kl_store *s, const struct kl_profile_filter *f,
+                            kl_calltree_row_fn *fn, void *ctx, struct kl_err *err)
+{
+    return s->ops->scan_calltrees(s->impl, f, fn, ctx, err);
+}
+
+int kl_store_scan_functions(struct kl_store *s, const struct kl_profile_filter *f,
+                            uint32_t fingerprint, kl_function_row_fn *fn, void *ctx,
+                            struct kl_err *err)
+{
+    return s->ops->scan_functions(s->impl, f, fingerprint, fn, ctx, err);
+}
+
+int kl_store_list_occurrences(struct kl_store *s, const struct kl_profile_filter *f, int type,
+                              kl_occurrence_row_fn *fn, void *ctx, struct kl_err *err)
+{
+    return s->ops->list_occurrences(s->impl, f, type, fn, ctx, err);
+}

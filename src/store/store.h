@@ -95,6 +95,25 @@ enum kl_stored_kind {
     KL_STORED_CHUNK,    /* continuous chunk: chunks row + blob */
 };
 
+/* Derived at ingest for the read side (spec §6.4, §6.6), committed with the item. */
+struct kl_stored_function {
+    uint32_t fingerprint;
+    struct kl_str function, package, thread_id;
+    bool in_app;
+    uint64_t sum_self_ns;   /* over the profile's calls */
+    uint64_t sample_count;
+    uint64_t max_self_ns;
+    const uint64_t *self_times_ns; /* one per call */
+    uint32_t n_calls;
+};
+
+struct kl_stored_occurrence {
+    int type; /* Sentry's issue type (2002 image decode, 2003 JSON, ...) */
+    struct kl_str category, title, function, package, fingerprint;
+    uint64_t duration_ns, sample_count;
+    struct kl_str body; /* Sentry's occurrence JSON */
+};
+
 /* One queue item's result, as committed by kl_store_commit_item. Plain fields so any
  * backend can bind them; absent strings are KL_STR_NULL and stored as NULL. */
 struct kl_stored_item {
@@ -126,6 +145,14 @@ struct kl_stored_item {
     size_t blob_len;
     const struct kl_outcome *outcomes;
     int n_outcomes;
+    /* read-side data (optional): the compact call tree (calltree/calltree.h binary form),
+     * the profile's slowest functions, its occurrences */
+    const char *tree;
+    size_t tree_len;
+    const struct kl_stored_function *functions;
+    uint32_t n_functions;
+    const struct kl_stored_occurrence *occurrences;
+    uint32_t n_occurrences;
 };
 
 /* Row of kl_store_list_profiles. */
@@ -152,6 +179,49 @@ struct kl_profile_filter {
     int64_t since_ns;         /* start_ns >= since_ns; 0 = no bound */
     int64_t until_ns;         /* start_ns < until_ns; 0 = no bound */
     uint32_t limit;           /* 0 = no limit */
+    uint32_t offset;          /* rows to skip (pagination) */
+    /* exact-match filters; absent (ptr NULL) = any */
+    struct kl_str transaction, release, environment, platform, device_class;
+    int kind;      /* 0 any, KL_STORED_PROFILE, KL_STORED_CHUNK */
+    bool oldest_first;
+    uint32_t sort; /* 0 start (newest first), 1 duration (longest first) */
+};
+
+/* Row of kl_store_scan_calltrees: one stored tree with the columns queries filter on. */
+struct kl_calltree_row {
+    enum kl_stored_kind kind;
+    uint64_t organization_id, project_id;
+    struct kl_str profile_id, profiler_id, chunk_id;
+    struct kl_str transaction_name, release, environment, platform;
+    int64_t start_ns;
+    uint64_t duration_ns;
+    const char *tree; /* valid during the callback only */
+    size_t tree_len;
+};
+
+/* Row of kl_store_scan_functions. */
+struct kl_function_row {
+    enum kl_stored_kind kind;
+    uint64_t project_id;
+    struct kl_str item_id; /* profile_id, or "<profiler_id>/<chunk_id>" */
+    struct kl_str transaction_name, release, environment, platform, thread_id;
+    int64_t start_ns;
+    uint32_t fingerprint;
+    struct kl_str function, package;
+    bool in_app;
+    uint64_t sum_self_ns, sample_count, max_self_ns;
+    const uint64_t *self_times_ns; /* valid during the callback only */
+    uint32_t n_calls;
+};
+
+/* Row of kl_store_list_occurrences. */
+struct kl_occurrence_row {
+    uint64_t project_id;
+    struct kl_str profile_id, transaction_name, release, environment, platform;
+    int64_t start_ns;
+    int type;
+    struct kl_str category, title, function, package, fingerprint, body;
+    uint64_t duration_ns, sample_count;
 };
 
 enum kl_outcome_group {
@@ -187,6 +257,9 @@ typedef int kl_project_fn(void *ctx, const struct kl_project *p);
 typedef int kl_key_fn(void *ctx, const struct kl_key *k);
 typedef int kl_profile_row_fn(void *ctx, const struct kl_profile_row *r);
 typedef int kl_outcome_row_fn(void *ctx, const struct kl_outcome_row *r);
+typedef int kl_calltree_row_fn(void *ctx, const struct kl_calltree_row *r);
+typedef int kl_function_row_fn(void *ctx, const struct kl_function_row *r);
+typedef int kl_occurrence_row_fn(void *ctx, const struct kl_occurrence_row *r);
 
 /* kl_store_commit_item results besides -1. */
 enum kl_commit_result {
@@ -277,6 +350,17 @@ int kl_store_sum_outcomes(struct kl_store *s, const struct kl_outcome_filter *f,
  * (0 when none): the server opens its queue above it, so a wiped queue directory can never
  * hand out an id the store already counts as done. */
 int kl_store_max_queue_record(struct kl_store *s, uint64_t *out, struct kl_err *err);
+/* Stored call trees matching f (profiles and/or chunks; limit/offset/sort ignored), oldest
+ * first. */
+int kl_store_scan_calltrees(struct kl_store *s, const struct kl_profile_filter *f,
+                            kl_calltree_row_fn *fn, void *ctx, struct kl_err *err);
+/* Stored function metrics of the items matching f; fingerprint != 0 narrows to one function. */
+int kl_store_scan_functions(struct kl_store *s, const struct kl_profile_filter *f,
+                            uint32_t fingerprint, kl_function_row_fn *fn, void *ctx,
+                            struct kl_err *err);
+/* Stored occurrences of the profiles matching f, newest first; type != 0 narrows. */
+int kl_store_list_occurrences(struct kl_store *s, const struct kl_profile_filter *f, int type,
+                              kl_occurrence_row_fn *fn, void *ctx, struct kl_err *err);
 
 /* ---- backend interface ----
  * A backend implements these on its own handle (impl) and wraps it with kl_store_new;
@@ -311,6 +395,12 @@ struct kl_store_ops {
     int (*sum_outcomes)(void *impl, const struct kl_outcome_filter *f, kl_outcome_row_fn *fn,
                         void *ctx, struct kl_err *err);
     int (*max_queue_record)(void *impl, uint64_t *out, struct kl_err *err);
+    int (*scan_calltrees)(void *impl, const struct kl_profile_filter *f, kl_calltree_row_fn *fn,
+                          void *ctx, struct kl_err *err);
+    int (*scan_functions)(void *impl, const struct kl_profile_filter *f, uint32_t fingerprint,
+                          kl_function_row_fn *fn, void *ctx, struct kl_err *err);
+    int (*list_occurrences)(void *impl, const struct kl_profile_filter *f, int type,
+                            kl_occurrence_row_fn *fn, void *ctx, struct kl_err *err);
 };
 
 /* Wrap a backend handle; creates data_dir/blobs. On failure calls ops->close(impl). */

@@ -31,6 +31,7 @@
 
 #include <sqlite3.h>
 
+#include "base/buf.h"
 #include "base/time.h"
 #include "store/store.h"
 
@@ -126,7 +127,87 @@ static const char schema_sql[] =
     "  category INTEGER NOT NULL,\n"
     "  quantity INTEGER NOT NULL,\n"
     "  PRIMARY KEY (hour_s, organization_id, project_id, outcome, reason, category)\n"
-    ") WITHOUT ROWID;\n";
+    ") WITHOUT ROWID;\n"
+    /* read side: one row per stored profile or chunk with the columns queries filter on,
+     * the compact call tree (calltree/calltree.h), its functions and occurrences */
+    "CREATE TABLE calltrees (\n"
+    "  kind INTEGER NOT NULL,\n"
+    "  organization_id INTEGER NOT NULL,\n"
+    "  project_id INTEGER NOT NULL,\n"
+    "  item_id TEXT NOT NULL,\n"
+    "  profiler_id TEXT,\n"
+    "  chunk_id TEXT,\n"
+    "  start_ns INTEGER NOT NULL,\n"
+    "  duration_ns INTEGER NOT NULL,\n"
+    "  platform TEXT,\n"
+    "  transaction_name TEXT,\n"
+    "  release TEXT,\n"
+    "  environment TEXT,\n"
+    "  device_classification TEXT,\n"
+    "  tree BLOB NOT NULL,\n"
+    "  UNIQUE (organization_id, project_id, kind, item_id)\n"
+    ");\n"
+    "CREATE INDEX calltrees_by_start ON calltrees(project_id, start_ns);\n"
+    "CREATE TABLE functions (\n"
+    "  kind INTEGER NOT NULL,\n"
+    "  organization_id INTEGER NOT NULL,\n"
+    "  project_id INTEGER NOT NULL,\n"
+    "  item_id TEXT NOT NULL,\n"
+    "  start_ns INTEGER NOT NULL,\n"
+    "  platform TEXT,\n"
+    "  transaction_name TEXT,\n"
+    "  release TEXT,\n"
+    "  environment TEXT,\n"
+    "  device_classification TEXT,\n"
+    "  fingerprint INTEGER NOT NULL,\n"
+    "  function TEXT NOT NULL,\n"
+    "  package TEXT NOT NULL,\n"
+    "  in_app INTEGER NOT NULL,\n"
+    "  thread_id TEXT,\n"
+    "  sum_self_ns INTEGER NOT NULL,\n"
+    "  sample_count INTEGER NOT NULL,\n"
+    "  max_self_ns INTEGER NOT NULL,\n"
+    "  self_times BLOB NOT NULL\n"
+    ");\n"
+    "CREATE INDEX functions_by_fingerprint ON functions(project_id, fingerprint, start_ns);\n"
+    "CREATE INDEX functions_by_start ON functions(project_id, start_ns);\n"
+    "CREATE TABLE occurrences (\n"
+    "  organization_id INTEGER NOT NULL,\n"
+    "  project_id INTEGER NOT NULL,\n"
+    "  profile_id TEXT NOT NULL,\n"
+    "  start_ns INTEGER NOT NULL,\n"
+    "  platform TEXT,\n"
+    "  transaction_name TEXT,\n"
+    "  release TEXT,\n"
+    "  environment TEXT,\n"
+    "  device_classification TEXT,\n"
+    "  type INTEGER NOT NULL,\n"
+    "  category TEXT NOT NULL,\n"
+    "  title TEXT NOT NULL,\n"
+    "  function TEXT,\n"
+    "  package TEXT,\n"
+    "  fingerprint TEXT,\n"
+    "  duration_ns INTEGER NOT NULL,\n"
+    "  sample_count INTEGER NOT NULL,\n"
+    "  body TEXT NOT NULL\n"
+    ");\n"
+    "CREATE INDEX occurrences_by_start ON occurrences(project_id, start_ns);\n";
+
+static const char sql_calltree[] =
+    "INSERT INTO calltrees(kind, organization_id, project_id, item_id, profiler_id, chunk_id, "
+    "start_ns, duration_ns, platform, transaction_name, release, environment, "
+    "device_classification, tree) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+    "?13, ?14)";
+static const char sql_function[] =
+    "INSERT INTO functions(kind, organization_id, project_id, item_id, start_ns, platform, "
+    "transaction_name, release, environment, device_classification, fingerprint, function, "
+    "package, in_app, thread_id, sum_self_ns, sample_count, max_self_ns, self_times) VALUES "
+    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+static const char sql_occurrence[] =
+    "INSERT INTO occurrences(organization_id, project_id, profile_id, start_ns, platform, "
+    "transaction_name, release, environment, device_classification, type, category, title, "
+    "function, package, fingerprint, duration_ns, sample_count, body) VALUES (?1, ?2, ?3, ?4, "
+    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
 static const char sql_processed[] =
     "INSERT OR IGNORE INTO processed_items(queue_id, committed_s) VALUES (?1, ?2)";
@@ -157,6 +238,7 @@ struct sq {
     sqlite3 *r; /* reader, under rmu */
     pthread_mutex_t wmu, rmu;
     sqlite3_stmt *st_processed, *st_profile, *st_chunk, *st_outcome; /* on w */
+    sqlite3_stmt *st_calltree, *st_function, *st_occurrence;        /* on w */
     sqlite3_stmt *st_key_lookup;                                     /* on r */
 };
 
@@ -297,6 +379,9 @@ static void sq_close(void *impl)
     sqlite3_finalize(q->st_profile);
     sqlite3_finalize(q->st_chunk);
     sqlite3_finalize(q->st_outcome);
+    sqlite3_finalize(q->st_calltree);
+    sqlite3_finalize(q->st_function);
+    sqlite3_finalize(q->st_occurrence);
     sqlite3_finalize(q->st_key_lookup);
     sqlite3_close(q->w);
     sqlite3_close(q->r);
@@ -686,6 +771,95 @@ static void bind_chunk(sqlite3_stmt *st, const struct kl_stored_item *it, struct
     bind_str(st, 16, it->queue_id);
 }
 
+/* The item's id as the read side names it: the profile id, or "<profiler_id>/<chunk_id>". */
+static struct kl_str item_id(const struct kl_stored_item *it, char *buf, size_t cap)
+{
+    if (it->kind == KL_STORED_CHUNK) {
+        int n = snprintf(buf, cap, "%.*s/%.*s", (int)it->profiler_id.len,
+                         it->profiler_id.ptr ? it->profiler_id.ptr : "", (int)it->chunk_id.len,
+                         it->chunk_id.ptr ? it->chunk_id.ptr : "");
+        return kl_str_make(buf, (size_t)n < cap ? (size_t)n : cap - 1);
+    }
+    return it->profile_id;
+}
+
+static int insert_derived(struct sq *q, const struct kl_stored_item *it, struct kl_err *err)
+{
+    char idbuf[80];
+    struct kl_str id = item_id(it, idbuf, sizeof idbuf);
+    int kind = it->kind == KL_STORED_CHUNK ? 2 : 1;
+    if (it->tree && it->tree_len) {
+        sqlite3_stmt *st = q->st_calltree;
+        sqlite3_bind_int(st, 1, kind);
+        sqlite3_bind_int64(st, 2, u64_col(it->organization_id));
+        sqlite3_bind_int64(st, 3, u64_col(it->project_id));
+        bind_str(st, 4, id);
+        bind_str(st, 5, it->profiler_id);
+        bind_str(st, 6, it->chunk_id);
+        sqlite3_bind_int64(st, 7, it->start_ns);
+        sqlite3_bind_int64(st, 8, u64_col(it->duration_ns));
+        bind_str(st, 9, it->platform);
+        bind_str(st, 10, it->transaction_name);
+        bind_str(st, 11, it->release);
+        bind_str(st, 12, it->environment);
+        bind_str(st, 13, it->device_classification);
+        sqlite3_bind_blob(st, 14, it->tree, (int)it->tree_len, SQLITE_STATIC);
+        if (step_done(q->w, st, "cannot insert call tree", err) < 0)
+            return -1;
+    }
+    for (uint32_t i = 0; i < it->n_functions; i++) {
+        const struct kl_stored_function *f = &it->functions[i];
+        sqlite3_stmt *st = q->st_function;
+        sqlite3_bind_int(st, 1, kind);
+        sqlite3_bind_int64(st, 2, u64_col(it->organization_id));
+        sqlite3_bind_int64(st, 3, u64_col(it->project_id));
+        bind_str(st, 4, id);
+        sqlite3_bind_int64(st, 5, it->start_ns);
+        bind_str(st, 6, it->platform);
+        bind_str(st, 7, it->transaction_name);
+        bind_str(st, 8, it->release);
+        bind_str(st, 9, it->environment);
+        bind_str(st, 10, it->device_classification);
+        sqlite3_bind_int64(st, 11, f->fingerprint);
+        bind_str(st, 12, f->function.ptr ? f->function : KL_STR(""));
+        bind_str(st, 13, f->package.ptr ? f->package : KL_STR(""));
+        sqlite3_bind_int(st, 14, f->in_app);
+        bind_str(st, 15, f->thread_id);
+        sqlite3_bind_int64(st, 16, u64_col(f->sum_self_ns));
+        sqlite3_bind_int64(st, 17, u64_col(f->sample_count));
+        sqlite3_bind_int64(st, 18, u64_col(f->max_self_ns));
+        sqlite3_bind_blob(st, 19, f->self_times_ns ? (const void *)f->self_times_ns : "",
+                          (int)(f->n_calls * sizeof(uint64_t)), SQLITE_STATIC);
+        if (step_done(q->w, st, "cannot insert function", err) < 0)
+            return -1;
+    }
+    for (uint32_t i = 0; i < it->n_occurrences; i++) {
+        const struct kl_stored_occurrence *o = &it->occurrences[i];
+        sqlite3_stmt *st = q->st_occurrence;
+        sqlite3_bind_int64(st, 1, u64_col(it->organization_id));
+        sqlite3_bind_int64(st, 2, u64_col(it->project_id));
+        bind_str(st, 3, id);
+        sqlite3_bind_int64(st, 4, it->start_ns);
+        bind_str(st, 5, it->platform);
+        bind_str(st, 6, it->transaction_name);
+        bind_str(st, 7, it->release);
+        bind_str(st, 8, it->environment);
+        bind_str(st, 9, it->device_classification);
+        sqlite3_bind_int(st, 10, o->type);
+        bind_str(st, 11, o->category.ptr ? o->category : KL_STR(""));
+        bind_str(st, 12, o->title.ptr ? o->title : KL_STR(""));
+        bind_str(st, 13, o->function);
+        bind_str(st, 14, o->package);
+        bind_str(st, 15, o->fingerprint);
+        sqlite3_bind_int64(st, 16, u64_col(o->duration_ns));
+        sqlite3_bind_int64(st, 17, u64_col(o->sample_count));
+        bind_str(st, 18, o->body.ptr ? o->body : KL_STR("{}"));
+        if (step_done(q->w, st, "cannot insert occurrence", err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Everything inside the transaction; returns enum kl_commit_result or -1 (caller rolls
  * back on anything but KL_COMMIT_DONE). */
 static int commit_body(struct sq *q, const struct kl_stored_item *it, struct kl_str key,
@@ -709,6 +883,8 @@ static int commit_body(struct sq *q, const struct kl_stored_item *it, struct kl_
         if (sqlite3_changes(q->w) == 0)
             return kl_err_set(err, KL_R_STORE_CONFLICT, "%s %.*s is already stored",
                               chunk ? "chunk" : "profile", (int)key.len, key.ptr);
+        if (insert_derived(q, it, err) < 0)
+            return -1;
     }
 
     int64_t received = it->received_s > 0 ? it->received_s : now;
@@ -775,37 +951,59 @@ static int profile_cb(sqlite3_stmt *st, void *arg)
     return ((kl_profile_row_fn *)c->fn)(c->ctx, &r);
 }
 
-#define LIST_WHERE                                                                                 \
-    " WHERE (?1 = 0 OR organization_id = ?1) AND (?2 = 0 OR project_id = ?2) AND "                 \
-    "start_ns >= ?3 AND start_ns < ?4"
+static void filter_where(struct kl_buf *sql, const struct kl_profile_filter *f, bool has_kind);
+static int run_read(struct sq *q, struct kl_buf *sql, const struct kl_profile_filter *f,
+                    void (*extra)(sqlite3_stmt *, const void *), const void *extra_arg,
+                    int (*row)(sqlite3_stmt *, void *), void *arg, struct kl_err *err);
 
+static void bind_page(sqlite3_stmt *st, const void *arg)
+{
+    const struct kl_profile_filter *f = arg;
+    sqlite3_bind_int64(st, 1, f->limit ? (int64_t)f->limit : -1);
+    sqlite3_bind_int64(st, 2, f->offset);
+}
+
+/* Profiles and chunks in one list. Chunks have no transaction or device class, so a filter
+ * on either leaves them out. The SQL is assembled from fixed fragments only. */
 static int sq_list_profiles(void *impl, const struct kl_profile_filter *f, kl_profile_row_fn *fn,
                             void *ctx, struct kl_err *err)
 {
-    static const char sql[] =
-        "SELECT 1, organization_id, project_id, profile_id, NULL, platform, transaction_name, "
-        "release, environment, start_ns, duration_ns, sample_count, received_s, blob_key "
-        "FROM profiles" LIST_WHERE
-        " UNION ALL SELECT 2, organization_id, project_id, profiler_id, chunk_id, platform, "
-        "NULL, release, environment, start_ns, duration_ns, sample_count, received_s, blob_key "
-        "FROM chunks" LIST_WHERE " ORDER BY 10 DESC, 1, 4, 5 LIMIT ?5";
-    struct sq *q = impl;
-    pthread_mutex_lock(&q->rmu);
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(q->r, sql, -1, &st, NULL);
-    int r;
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, u64_col(f->organization_id));
-        sqlite3_bind_int64(st, 2, u64_col(f->project_id));
-        sqlite3_bind_int64(st, 3, f->since_ns ? f->since_ns : INT64_MIN);
-        sqlite3_bind_int64(st, 4, f->until_ns ? f->until_ns : INT64_MAX);
-        sqlite3_bind_int64(st, 5, f->limit ? (int64_t)f->limit : -1);
-        r = each_row(q, st, profile_cb, &(struct cb){(void *)fn, ctx}, err);
-    } else {
-        r = db_err(err, q->r, rc, "cannot prepare profile list");
+    struct kl_profile_filter pf = *f, cf = *f;
+    pf.kind = 0;
+    cf.kind = 0;
+    bool want_profiles = f->kind != KL_STORED_CHUNK;
+    bool want_chunks = f->kind != KL_STORED_PROFILE && !f->transaction.ptr && !f->device_class.ptr;
+    struct kl_buf sql;
+    kl_buf_init(&sql, 8192);
+    kl_buf_puts(&sql, "SELECT * FROM (");
+    if (want_profiles) {
+        kl_buf_puts(&sql, "SELECT 1, organization_id, project_id, profile_id, NULL, platform, "
+                          "transaction_name, release, environment, start_ns, duration_ns, "
+                          "sample_count, received_s, blob_key FROM profiles");
+        filter_where(&sql, &pf, false);
     }
-    pthread_mutex_unlock(&q->rmu);
-    return r;
+    if (want_profiles && want_chunks)
+        kl_buf_puts(&sql, " UNION ALL ");
+    if (want_chunks) {
+        kl_buf_puts(&sql, "SELECT 2, organization_id, project_id, profiler_id, chunk_id, "
+                          "platform, NULL, release, environment, start_ns, duration_ns, "
+                          "sample_count, received_s, blob_key FROM chunks");
+        struct kl_profile_filter tmp = cf;
+        tmp.transaction = KL_STR_NULL;
+        tmp.device_class = KL_STR_NULL;
+        filter_where(&sql, &tmp, false);
+    }
+    if (!want_profiles && !want_chunks)
+        kl_buf_puts(&sql, "SELECT 1,2,3,4,5,6,7,8,9,10,11,12,13,14 WHERE 0");
+    kl_buf_puts(&sql, ")");
+    if (f->sort == 1)
+        kl_buf_puts(&sql, " ORDER BY 11 DESC, 10 DESC, 1, 4, 5");
+    else if (f->oldest_first)
+        kl_buf_puts(&sql, " ORDER BY 10, 1, 4, 5");
+    else
+        kl_buf_puts(&sql, " ORDER BY 10 DESC, 1, 4, 5");
+    kl_buf_puts(&sql, " LIMIT ?1 OFFSET ?2");
+    return run_read(impl, &sql, f, bind_page, f, profile_cb, &(struct cb){(void *)fn, ctx}, err);
 }
 
 static int outcome_cb(sqlite3_stmt *st, void *arg)
@@ -896,6 +1094,197 @@ static int sq_max_queue_record(void *impl, uint64_t *out, struct kl_err *err)
     return r;
 }
 
+/* ---- read side ---- */
+
+/* WHERE clause for struct kl_profile_filter over a table that has the filter columns
+ * (calltrees, functions, occurrences). Fixed fragments only; values are bound from ?100 on
+ * by bind_filter, in the same order. */
+static void filter_where(struct kl_buf *sql, const struct kl_profile_filter *f, bool has_kind)
+{
+    kl_buf_puts(sql, " WHERE (?100 = 0 OR organization_id = ?100) AND (?101 = 0 OR "
+                     "project_id = ?101) AND start_ns >= ?102 AND start_ns < ?103");
+    if (f->transaction.ptr)
+        kl_buf_puts(sql, " AND transaction_name = ?104");
+    if (f->release.ptr)
+        kl_buf_puts(sql, " AND release = ?105");
+    if (f->environment.ptr)
+        kl_buf_puts(sql, " AND environment = ?106");
+    if (f->platform.ptr)
+        kl_buf_puts(sql, " AND platform = ?107");
+    if (f->device_class.ptr)
+        kl_buf_puts(sql, " AND device_classification = ?108");
+    if (has_kind && f->kind)
+        kl_buf_puts(sql, " AND kind = ?109");
+}
+
+static void bind_filter(sqlite3_stmt *st, const struct kl_profile_filter *f)
+{
+    sqlite3_bind_int64(st, 100, u64_col(f->organization_id));
+    sqlite3_bind_int64(st, 101, u64_col(f->project_id));
+    sqlite3_bind_int64(st, 102, f->since_ns ? f->since_ns : INT64_MIN);
+    sqlite3_bind_int64(st, 103, f->until_ns ? f->until_ns : INT64_MAX);
+    bind_str(st, 104, f->transaction);
+    bind_str(st, 105, f->release);
+    bind_str(st, 106, f->environment);
+    bind_str(st, 107, f->platform);
+    bind_str(st, 108, f->device_class);
+    sqlite3_bind_int(st, 109, f->kind == KL_STORED_CHUNK ? 2 : 1);
+}
+
+static int run_read(struct sq *q, struct kl_buf *sql, const struct kl_profile_filter *f,
+                    void (*extra)(sqlite3_stmt *, const void *), const void *extra_arg,
+                    int (*row)(sqlite3_stmt *, void *), void *arg, struct kl_err *err)
+{
+    if (kl_err_is_set(&sql->err)) {
+        kl_buf_release(sql);
+        return kl_err_set(err, KL_R_INTERNAL, "query too long");
+    }
+    pthread_mutex_lock(&q->rmu);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(q->r, sql->ptr, (int)sql->len, &st, NULL);
+    int r;
+    if (rc == SQLITE_OK) {
+        bind_filter(st, f);
+        if (extra)
+            extra(st, extra_arg);
+        r = each_row(q, st, row, arg, err);
+    } else {
+        r = db_err(err, q->r, rc, "cannot prepare query");
+    }
+    pthread_mutex_unlock(&q->rmu);
+    kl_buf_release(sql);
+    return r;
+}
+
+static int calltree_cb(sqlite3_stmt *st, void *arg)
+{
+    struct cb *c = arg;
+    struct kl_calltree_row r = {0};
+    r.kind = sqlite3_column_int(st, 0) == 2 ? KL_STORED_CHUNK : KL_STORED_PROFILE;
+    r.organization_id = (uint64_t)sqlite3_column_int64(st, 1);
+    r.project_id = (uint64_t)sqlite3_column_int64(st, 2);
+    if (r.kind == KL_STORED_CHUNK) {
+        r.profiler_id = col_str(st, 4);
+        r.chunk_id = col_str(st, 5);
+    } else {
+        r.profile_id = col_str(st, 3);
+    }
+    r.start_ns = sqlite3_column_int64(st, 6);
+    r.duration_ns = (uint64_t)sqlite3_column_int64(st, 7);
+    r.platform = col_str(st, 8);
+    r.transaction_name = col_str(st, 9);
+    r.release = col_str(st, 10);
+    r.environment = col_str(st, 11);
+    r.tree = sqlite3_column_blob(st, 12);
+    r.tree_len = (size_t)sqlite3_column_bytes(st, 12);
+    return ((kl_calltree_row_fn *)c->fn)(c->ctx, &r);
+}
+
+static int sq_scan_calltrees(void *impl, const struct kl_profile_filter *f, kl_calltree_row_fn *fn,
+                             void *ctx, struct kl_err *err)
+{
+    struct kl_buf sql;
+    kl_buf_init(&sql, 4096);
+    kl_buf_puts(&sql, "SELECT kind, organization_id, project_id, item_id, profiler_id, chunk_id, "
+                      "start_ns, duration_ns, platform, transaction_name, release, environment, "
+                      "tree FROM calltrees");
+    filter_where(&sql, f, true);
+    kl_buf_puts(&sql, " ORDER BY start_ns");
+    return run_read(impl, &sql, f, NULL, NULL, calltree_cb, &(struct cb){(void *)fn, ctx}, err);
+}
+
+static int function_cb(sqlite3_stmt *st, void *arg)
+{
+    struct cb *c = arg;
+    struct kl_function_row r = {0};
+    r.kind = sqlite3_column_int(st, 0) == 2 ? KL_STORED_CHUNK : KL_STORED_PROFILE;
+    r.project_id = (uint64_t)sqlite3_column_int64(st, 1);
+    r.item_id = col_str(st, 2);
+    r.start_ns = sqlite3_column_int64(st, 3);
+    r.platform = col_str(st, 4);
+    r.transaction_name = col_str(st, 5);
+    r.release = col_str(st, 6);
+    r.environment = col_str(st, 7);
+    r.fingerprint = (uint32_t)sqlite3_column_int64(st, 8);
+    r.function = col_str(st, 9);
+    r.package = col_str(st, 10);
+    r.in_app = sqlite3_column_int(st, 11) != 0;
+    r.thread_id = col_str(st, 12);
+    r.sum_self_ns = (uint64_t)sqlite3_column_int64(st, 13);
+    r.sample_count = (uint64_t)sqlite3_column_int64(st, 14);
+    r.max_self_ns = (uint64_t)sqlite3_column_int64(st, 15);
+    r.self_times_ns = sqlite3_column_blob(st, 16);
+    r.n_calls = (uint32_t)((size_t)sqlite3_column_bytes(st, 16) / sizeof(uint64_t));
+    return ((kl_function_row_fn *)c->fn)(c->ctx, &r);
+}
+
+static void bind_fingerprint(sqlite3_stmt *st, const void *arg)
+{
+    sqlite3_bind_int64(st, 1, *(const uint32_t *)arg);
+}
+
+static int sq_scan_functions(void *impl, const struct kl_profile_filter *f, uint32_t fingerprint,
+                             kl_function_row_fn *fn, void *ctx, struct kl_err *err)
+{
+    struct kl_buf sql;
+    kl_buf_init(&sql, 4096);
+    kl_buf_puts(&sql, "SELECT kind, project_id, item_id, start_ns, platform, transaction_name, "
+                      "release, environment, fingerprint, function, package, in_app, thread_id, "
+                      "sum_self_ns, sample_count, max_self_ns, self_times FROM functions");
+    filter_where(&sql, f, true);
+    if (fingerprint)
+        kl_buf_puts(&sql, " AND fingerprint = ?1");
+    kl_buf_puts(&sql, " ORDER BY start_ns");
+    return run_read(impl, &sql, f, fingerprint ? bind_fingerprint : NULL, &fingerprint,
+                    function_cb, &(struct cb){(void *)fn, ctx}, err);
+}
+
+static int occurrence_cb(sqlite3_stmt *st, void *arg)
+{
+    struct cb *c = arg;
+    struct kl_occurrence_row r = {0};
+    r.project_id = (uint64_t)sqlite3_column_int64(st, 0);
+    r.profile_id = col_str(st, 1);
+    r.start_ns = sqlite3_column_int64(st, 2);
+    r.platform = col_str(st, 3);
+    r.transaction_name = col_str(st, 4);
+    r.release = col_str(st, 5);
+    r.environment = col_str(st, 6);
+    r.type = sqlite3_column_int(st, 7);
+    r.category = col_str(st, 8);
+    r.title = col_str(st, 9);
+    r.function = col_str(st, 10);
+    r.package = col_str(st, 11);
+    r.fingerprint = col_str(st, 12);
+    r.duration_ns = (uint64_t)sqlite3_column_int64(st, 13);
+    r.sample_count = (uint64_t)sqlite3_column_int64(st, 14);
+    r.body = col_str(st, 15);
+    return ((kl_occurrence_row_fn *)c->fn)(c->ctx, &r);
+}
+
+static void bind_type_page(sqlite3_stmt *st, const void *arg)
+{
+    const int64_t *v = arg;
+    sqlite3_bind_int64(st, 1, v[0]);
+    sqlite3_bind_int64(st, 2, v[1]);
+    sqlite3_bind_int64(st, 3, v[2]);
+}
+
+static int sq_list_occurrences(void *impl, const struct kl_profile_filter *f, int type,
+                               kl_occurrence_row_fn *fn, void *ctx, struct kl_err *err)
+{
+    struct kl_buf sql;
+    kl_buf_init(&sql, 4096);
+    kl_buf_puts(&sql, "SELECT project_id, profile_id, start_ns, platform, transaction_name, "
+                      "release, environment, type, category, title, function, package, "
+                      "fingerprint, duration_ns, sample_count, body FROM occurrences");
+    filter_where(&sql, f, false);
+    kl_buf_puts(&sql, " AND (?1 = 0 OR type = ?1) ORDER BY start_ns DESC LIMIT ?2 OFFSET ?3");
+    int64_t args[3] = {type, f->limit ? (int64_t)f->limit : -1, f->offset};
+    return run_read(impl, &sql, f, bind_type_page, args, occurrence_cb,
+                    &(struct cb){(void *)fn, ctx}, err);
+}
+
 /* ---- open ---- */
 
 static const struct kl_store_ops sqlite_ops = {
@@ -912,6 +1301,9 @@ static const struct kl_store_ops sqlite_ops = {
     .list_profiles = sq_list_profiles,
     .sum_outcomes = sq_sum_outcomes,
     .max_queue_record = sq_max_queue_record,
+    .scan_calltrees = sq_scan_calltrees,
+    .scan_functions = sq_scan_functions,
+    .list_occurrences = sq_list_occurrences,
 };
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct kl_err *err)
@@ -956,6 +1348,9 @@ struct kl_store *kl_store_open_sqlite(const char *data_dir, struct kl_err *err)
         prepare(q->w, sql_profile, &q->st_profile, err) < 0 ||
         prepare(q->w, sql_chunk, &q->st_chunk, err) < 0 ||
         prepare(q->w, sql_outcome, &q->st_outcome, err) < 0 ||
+        prepare(q->w, sql_calltree, &q->st_calltree, err) < 0 ||
+        prepare(q->w, sql_function, &q->st_function, err) < 0 ||
+        prepare(q->w, sql_occurrence, &q->st_occurrence, err) < 0 ||
         prepare(q->r, sql_key_lookup, &q->st_key_lookup, err) < 0) {
         sq_close(q);
         return NULL;

@@ -162,7 +162,11 @@ static struct rows list(struct kl_store *s, uint64_t project, int64_t since, int
                         uint32_t limit)
 {
     struct rows rs = {0};
-    struct kl_profile_filter f = {0, project, since, until, limit};
+    struct kl_profile_filter f = {0};
+    f.project_id = project;
+    f.since_ns = since;
+    f.until_ns = until;
+    f.limit = limit;
     ASSERT_OK(kl_store_list_profiles(s, &f, collect_row, &rs, &e_));
     return rs;
 }
