@@ -425,6 +425,33 @@ static void on_item(void *ctx, const struct kl_envelope_item *item, struct kl_pr
     }
     struct kl_log_ctx lctx = {qid, "store"};
     int rc = commit_with_retry(s, &it, &err);
+    struct kl_outcome dup[KL_MAX_OUTCOMES];
+    if (rc < 0 && err.reason == KL_R_STORE_CONFLICT) {
+        /* The same profile (or chunk) id was stored before, from another envelope: this copy
+         * is refused with its own invalid outcomes, so every item is still accounted for. */
+        int n = 0;
+        struct kl_str id = kl_profile_outcome_id(res->profile);
+        bool chunk = res->is_chunk;
+        enum kl_category cats[2] = {chunk ? KL_CAT_PROFILE_CHUNK : KL_CAT_PROFILE,
+                                    KL_CAT_PROFILE_INDEXED};
+        for (int k = 0; k < (chunk ? 1 : 2); k++) {
+            struct kl_outcome *o = &dup[n++];
+            memset(o, 0, sizeof *o);
+            o->outcome = KL_OUTCOME_INVALID;
+            o->reason = KL_R_PROFILE_DUPLICATE;
+            o->category = cats[k];
+            o->quantity = 1;
+            size_t l = id.len < 32 ? id.len : 32;
+            memcpy(o->event_id, id.ptr, l);
+        }
+        memcpy(res->outcomes, dup, sizeof(struct kl_outcome) * (size_t)n);
+        res->n_outcomes = n;
+        kl_err_clear(&res->err);
+        kl_err_set(&res->err, KL_R_PROFILE_DUPLICATE, "%s", err.msg);
+        kl_stored_item_outcomes(&it, queue_id, c->rec->meta.org_id, c->rec->meta.project_id,
+                                received_s, res->outcomes, res->n_outcomes);
+        rc = commit_with_retry(s, &it, &err);
+    }
     if (rc < 0) {
         c->failures++;
         kl_counter_add(kl_metric_get(s->m_store_errors, "reason", kl_reason_str(err.reason), NULL),
