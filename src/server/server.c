@@ -19,12 +19,14 @@
 #include "pipeline/derive.h"
 #include "pipeline/process.h"
 #include "queue/queue.h"
+#include "server/read_api.h"
 #include "store/store.h"
 
 #define MAX_WORKERS 64
 #define STORE_RETRIES 5
 
 struct kl_server {
+    struct kl_read_app read; /* first: the read handlers see the app as a kl_read_app */
     struct kl_server_config cfg;
     struct kl_store *store;
     struct kl_queue *queue;
@@ -543,6 +545,23 @@ static void collect_queue(struct kl_metrics *m, void *arg)
 static const struct kl_route routes[] = {
     {"POST", "/api/{project_id}/envelope/", handle_envelope, KL_ROUTE_CORS, "envelope"},
     {"GET", "/api/0/organizations/{org_slug}/stats_v2/", handle_stats, 0, "stats_v2"},
+    {"GET", "/api/0/projects/{org}/{project}/profiling/profiles/{profile_id}/", kl_api_profile,
+     0, "profile"},
+    {"GET", "/api/0/projects/{org}/{project}/profiling/raw_profiles/{profile_id}/",
+     kl_api_raw_profile, 0, "raw_profile"},
+    {"GET", "/api/0/projects/{org}/{project}/profiling/raw_chunks/{profiler_id}/{chunk_id}/",
+     kl_api_raw_chunk, 0, "raw_chunk"},
+    {"GET", "/api/0/organizations/{org}/profiling/profiles/", kl_api_profiles, 0, "profiles"},
+    {"GET", "/api/0/organizations/{org}/profiling/flamegraph/", kl_api_flamegraph, 0,
+     "flamegraph"},
+    {"GET", "/api/0/organizations/{org}/profiling/flamegraph/diff/", kl_api_flamegraph_diff, 0,
+     "flamegraph_diff"},
+    {"GET", "/api/0/organizations/{org}/profiling/functions/", kl_api_functions, 0,
+     "functions"},
+    {"GET", "/api/0/organizations/{org}/profiling/function-trends/", kl_api_function_trends, 0,
+     "function_trends"},
+    {"GET", "/api/0/organizations/{org}/profiling/occurrences/", kl_api_occurrences, 0,
+     "occurrences"},
     {"GET", "/health", kl_http_handle_health, 0, "health"},
     {"GET", "/metrics", kl_http_handle_metrics, 0, "metrics"},
 };
@@ -556,6 +575,7 @@ struct kl_server *kl_server_start(const struct kl_server_config *cfg, struct kl_
     s->store = kl_store_open_sqlite(cfg->data_dir, err);
     if (!s->store)
         goto fail;
+    s->read.store = s->store;
     char key[KL_STORE_KEY_LEN + 1];
     if (kl_store_bootstrap(s->store, key, err) < 0)
         goto fail;

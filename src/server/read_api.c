@@ -1,0 +1,564 @@
+/* read_api.c - read-side HTTP handlers (see read_api.h) */
+#include "server/read_api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "aggregate/flamegraph.h"
+#include "base/time.h"
+#include "ingest/parse.h"
+#include "json/json.h"
+#include "output/speedscope.h"
+#include "query/query.h"
+#include "store/blob.h"
+
+static struct kl_store *store_of(struct kl_req *req)
+{
+    return ((struct kl_read_app *)req->app)->store;
+}
+
+static int fail(struct kl_req *req, enum kl_reason r, const char *msg)
+{
+    struct kl_err err = KL_ERR_INIT;
+    kl_err_set(&err, r, "%s", msg);
+    return kl_http_reply_error(req, &err);
+}
+
+static int reply_buf(struct kl_req *req, struct kl_buf *b)
+{
+    int rc;
+    if (kl_err_is_set(&b->err))
+        rc = kl_http_reply_error(req, &b->err);
+    else
+        rc = kl_http_reply_json(req, 200, b->ptr, b->len);
+    kl_buf_release(b);
+    return rc;
+}
+
+/* Organization by slug or id: kiln has one organization, "default" (id 1). */
+static bool org_ok(struct kl_req *req, uint64_t *org_id)
+{
+    struct kl_str org = kl_req_param(req, "org");
+    *org_id = 1;
+    return kl_str_eq_c(org, "default") || kl_str_eq_c(org, "1");
+}
+
+struct proj_find {
+    struct kl_str want;
+    uint64_t id;
+};
+
+static int match_project(void *ctx, const struct kl_project *p)
+{
+    struct proj_find *f = ctx;
+    uint64_t n;
+    if (kl_str_eq(p->slug, f->want) || (kl_parse_u64(f->want, &n) && n == p->id)) {
+        f->id = p->id;
+        return 1;
+    }
+    return 0;
+}
+
+/* Project by slug or id; 0 when absent. */
+static int project_id(struct kl_req *req, struct kl_str s, uint64_t *out)
+{
+    struct proj_find f = {s, 0};
+    struct kl_err err = KL_ERR_INIT;
+    if (kl_store_project_list(store_of(req), match_project, &f, &err) < 0)
+        return kl_http_reply_error(req, &err), -1;
+    if (!f.id) {
+        kl_err_set(&err, KL_R_STORE_NOT_FOUND, "project '%.*s' not found", (int)s.len, s.ptr);
+        return kl_http_reply_error(req, &err), -1;
+    }
+    *out = f.id;
+    return 0;
+}
+
+static bool parse_period(struct kl_str p, int64_t *secs)
+{
+    uint64_t n;
+    if (p.len < 2 || !kl_parse_u64(kl_str_make(p.ptr, p.len - 1), &n) || n > 100000)
+        return false;
+    int64_t unit;
+    switch (p.ptr[p.len - 1]) {
+    case 's':
+        unit = 1;
+        break;
+    case 'm':
+        unit = 60;
+        break;
+    case 'h':
+        unit = 3600;
+        break;
+    case 'd':
+        unit = 86400;
+        break;
+    case 'w':
+        unit = 7 * 86400;
+        break;
+    default:
+        return false;
+    }
+    *secs = (int64_t)n * unit;
+    return true;
+}
+
+/* Filter from the request's common parameters; prefix selects "before_"/"after_" variants
+ * (e.g. before_query, before_start) for the comparison endpoints. Replies on error. */
+static int filter_from(struct kl_req *req, const char *prefix, struct kl_profile_filter *f)
+{
+    char name[64];
+    memset(f, 0, sizeof *f);
+    uint64_t org;
+    if (!org_ok(req, &org))
+        return fail(req, KL_R_STORE_NOT_FOUND, "organization not found"), -1;
+    f->organization_id = org;
+    struct kl_str proj = kl_req_query(req, "project");
+    if (proj.ptr && proj.len && !kl_str_eq_c(proj, "-1") &&
+        project_id(req, proj, &f->project_id) < 0)
+        return -1;
+    struct kl_err err = KL_ERR_INIT;
+    snprintf(name, sizeof name, "%squery", prefix);
+    struct kl_str q = kl_req_query(req, name);
+    if (q.ptr && kl_query_parse(req->arena, q, f, &err) < 0)
+        return kl_http_reply_error(req, &err), -1;
+    snprintf(name, sizeof name, "%sstatsPeriod", prefix);
+    struct kl_str sp = kl_req_query(req, name);
+    snprintf(name, sizeof name, "%sstart", prefix);
+    struct kl_str st = kl_req_query(req, name);
+    snprintf(name, sizeof name, "%send", prefix);
+    struct kl_str en = kl_req_query(req, name);
+    if (sp.ptr) {
+        int64_t secs;
+        if (!parse_period(sp, &secs))
+            return fail(req, KL_R_HTTP_BAD_REQUEST, "statsPeriod looks like 24h, 14d, 90m"), -1;
+        f->since_ns = kl_now_ns() - secs * 1000000000LL;
+    }
+    if (st.ptr && !kl_rfc3339_parse(st, &f->since_ns))
+        return fail(req, KL_R_HTTP_BAD_REQUEST, "start must be RFC 3339"), -1;
+    if (en.ptr && !kl_rfc3339_parse(en, &f->until_ns))
+        return fail(req, KL_R_HTTP_BAD_REQUEST, "end must be RFC 3339"), -1;
+    return 0;
+}
+
+/* ---- one profile ---- */
+
+static int load_blob(struct kl_req *req, struct kl_str key, char **out, size_t *len)
+{
+    struct kl_err err = KL_ERR_INIT;
+    if (kl_blob_get(store_of(req), key, req->arena, out, len, &err) < 0) {
+        if (err.reason == KL_R_STORE_NOT_FOUND || err.reason == KL_R_STORE_BAD_KEY) {
+            kl_err_clear(&err);
+            kl_err_set(&err, KL_R_STORE_NOT_FOUND, "profile not found");
+        }
+        return kl_http_reply_error(req, &err), -1;
+    }
+    return 0;
+}
+
+static int profile_key(struct kl_req *req, const char *a, const char *b, struct kl_str *key)
+{
+    uint64_t org, proj;
+    if (!org_ok(req, &org))
+        return fail(req, KL_R_STORE_NOT_FOUND, "organization not found"), -1;
+    if (project_id(req, kl_req_param(req, "project"), &proj) < 0)
+        return -1;
+    struct kl_str x = kl_req_param(req, a), y = b ? kl_req_param(req, b) : KL_STR_NULL;
+    struct kl_uuid u1, u2;
+    if (!kl_uuid_parse(x, &u1) || (b && !kl_uuid_parse(y, &u2)))
+        return fail(req, KL_R_HTTP_BAD_REQUEST, "ids are 32 hex digits or dashed uuids"), -1;
+    char h1[33], h2[33], *buf = kl_arena_alloc(req->arena, 160);
+    kl_uuid_hex(&u1, h1);
+    int n;
+    if (b) {
+        kl_uuid_hex(&u2, h2);
+        n = snprintf(buf, 160, "%llu/%llu/%s/%s", (unsigned long long)org,
+                     (unsigned long long)proj, h1, h2);
+    } else {
+        n = snprintf(buf, 160, "%llu/%llu/%s", (unsigned long long)org, (unsigned long long)proj,
+                     h1);
+    }
+    *key = kl_str_make(buf, (size_t)n);
+    return 0;
+}
+
+int kl_api_profile(struct kl_req *req)
+{
+    struct kl_str key;
+    char *json;
+    size_t len;
+    if (profile_key(req, "profile_id", NULL, &key) < 0 || load_blob(req, key, &json, &len) < 0)
+        return 0;
+    struct kl_str fmt = kl_req_query(req, "format");
+    if (fmt.ptr && kl_str_eq_c(fmt, "sample"))
+        return kl_http_reply_json(req, 200, json, len);
+    struct kl_err err = KL_ERR_INIT;
+    struct kl_profile *p = kl_profile_parse(req->arena, json, len, KL_ITEM_AUTO, &err);
+    if (!p)
+        return kl_http_reply_error(req, &err);
+    struct kl_buf b;
+    kl_buf_init(&b, (size_t)1 << 31);
+    if (kl_speedscope_write(p, &b, &err) < 0) {
+        kl_buf_release(&b);
+        return kl_http_reply_error(req, &err);
+    }
+    kl_http_add_header(req, "Cache-Control", "public, max-age=3600, immutable");
+    return reply_buf(req, &b);
+}
+
+int kl_api_raw_profile(struct kl_req *req)
+{
+    struct kl_str key;
+    char *json;
+    size_t len;
+    if (profile_key(req, "profile_id", NULL, &key) < 0 || load_blob(req, key, &json, &len) < 0)
+        return 0;
+    return kl_http_reply_json(req, 200, json, len);
+}
+
+int kl_api_raw_chunk(struct kl_req *req)
+{
+    struct kl_str key;
+    char *json;
+    size_t len;
+    if (profile_key(req, "profiler_id", "chunk_id", &key) < 0 ||
+        load_blob(req, key, &json, &len) < 0)
+        return 0;
+    return kl_http_reply_json(req, 200, json, len);
+}
+
+/* ---- list and search ---- */
+
+struct list_ctx {
+    struct kl_jw w;
+    uint32_t n;
+};
+
+static void opt_str(struct kl_jw *w, const char *k, struct kl_str s)
+{
+    kl_jw_key(w, k);
+    if (s.ptr)
+        kl_jw_str(w, s);
+    else
+        kl_jw_null(w);
+}
+
+static int list_row(void *ctx, const struct kl_profile_row *r)
+{
+    struct list_ctx *c = ctx;
+    struct kl_jw *w = &c->w;
+    char ts[48];
+    kl_jw_obj_begin(w);
+    if (r->kind == KL_STORED_CHUNK) {
+        opt_str(w, "profiler_id", r->profiler_id);
+        opt_str(w, "chunk_id", r->chunk_id);
+    } else {
+        opt_str(w, "profile_id", r->profile_id);
+    }
+    kl_jw_key(w, "project_id");
+    kl_jw_u64(w, r->project_id);
+    opt_str(w, "platform", r->platform);
+    opt_str(w, "transaction", r->transaction_name);
+    opt_str(w, "release", r->release);
+    opt_str(w, "environment", r->environment);
+    kl_rfc3339_format(r->start_ns, ts);
+    kl_jw_key(w, "timestamp");
+    kl_jw_cstr(w, ts);
+    kl_jw_key(w, "duration_ns");
+    kl_jw_u64(w, r->duration_ns);
+    kl_jw_key(w, "samples");
+    kl_jw_u64(w, r->sample_count);
+    kl_jw_obj_end(w);
+    c->n++;
+    return 0;
+}
+
+int kl_api_profiles(struct kl_req *req)
+{
+    struct kl_profile_filter f;
+    if (filter_from(req, "", &f) < 0)
+        return 0;
+    uint64_t per_page = 50, cursor = 0;
+    struct kl_str pp = kl_req_query(req, "per_page"), cu = kl_req_query(req, "cursor"),
+                  so = kl_req_query(req, "sort");
+    if ((pp.ptr && (!kl_parse_u64(pp, &per_page) || per_page == 0 || per_page > 1000)) ||
+        (cu.ptr && !kl_parse_u64(cu, &cursor)))
+        return fail(req, KL_R_HTTP_BAD_REQUEST, "per_page is 1..1000, cursor a number");
+    if (so.ptr) {
+        if (kl_str_eq_c(so, "-timestamp"))
+            f.sort = 0;
+        else if (kl_str_eq_c(so, "timestamp"))
+            f.oldest_first = true;
+        else if (kl_str_eq_c(so, "-duration"))
+            f.sort = 1;
+        else
+            return fail(req, KL_R_HTTP_BAD_REQUEST, "sort is -timestamp, timestamp or -duration");
+    }
+    f.limit = (uint32_t)per_page + 1;
+    f.offset = (uint32_t)cursor;
+    struct kl_buf b;
+    kl_buf_init(&b, (size_t)1 << 30);
+    struct list_ctx c;
+    kl_jw_init(&c.w, &b);
+    c.n = 0;
+    kl_jw_obj_begin(&c.w);
+    kl_jw_key(&c.w, "data");
+    kl_jw_arr_begin(&c.w);
+    struct kl_err err = KL_ERR_INIT;
+    /* one row more than a page tells whether there is a next page; it is not written */
+    f.limit = (uint32_t)per_page;
+    if (kl_store_list_profiles(store_of(req), &f, list_row, &c, &err) < 0) {
+        kl_buf_release(&b);
+        return kl_http_reply_error(req, &err);
+    }
+    kl_jw_arr_end(&c.w);
+    kl_jw_key(&c.w, "next_cursor");
+    if (c.n == per_page)
+        kl_jw_u64(&c.w, cursor + per_page);
+    else
+        kl_jw_null(&c.w);
+    kl_jw_obj_end(&c.w);
+    return reply_buf(req, &b);
+}
+
+/* ---- flamegraphs ---- */
+
+int kl_api_flamegraph(struct kl_req *req)
+{
+    struct kl_profile_filter f;
+    if (filter_from(req, "", &f) < 0)
+        return 0;
+    struct kl_str expand = kl_req_query(req, "expand");
+    bool metrics = expand.ptr && kl_str_eq_c(expand, "metrics");
+    struct kl_fg_options fo = {0};
+    fo.metrics = metrics;
+    struct kl_flamegraph *fg = kl_flamegraph_new(&fo);
+    struct kl_err err = KL_ERR_INIT;
+    uint64_t n;
+    if (kl_query_flamegraph(store_of(req), &f, fg, &n, &err) < 0) {
+        kl_flamegraph_free(fg);
+        return kl_http_reply_error(req, &err);
+    }
+    struct kl_buf b;
+    kl_buf_init(&b, (size_t)1 << 31);
+    struct kl_fg_speedscope_opts so = {0};
+    so.metrics = metrics;
+    so.project_id = f.project_id;
+    struct kl_str fmt = kl_req_query(req, "format");
+    int rc;
+    if (fmt.ptr && kl_str_eq_c(fmt, "collapsed")) {
+        rc = kl_flamegraph_write_collapsed(fg, KL_FG_WEIGHT_SAMPLES, &b, &err);
+        if (rc == 0) {
+            rc = kl_http_reply(req, 200, "text/plain; charset=utf-8", b.ptr, b.len);
+            kl_buf_release(&b);
+            kl_flamegraph_free(fg);
+            return rc;
+        }
+    } else if (fmt.ptr && kl_str_eq_c(fmt, "svg")) {
+        struct kl_fg_svg_opts sv = {0};
+        rc = kl_flamegraph_write_svg(fg, &sv, &b, &err);
+        if (rc == 0) {
+            rc = kl_http_reply(req, 200, "image/svg+xml", b.ptr, b.len);
+            kl_buf_release(&b);
+            kl_flamegraph_free(fg);
+            return rc;
+        }
+    } else {
+        rc = kl_flamegraph_write_speedscope(fg, &so, &b, &err);
+    }
+    kl_flamegraph_free(fg);
+    if (rc < 0) {
+        kl_buf_release(&b);
+        return kl_http_reply_error(req, &err);
+    }
+    return reply_buf(req, &b);
+}
+
+int kl_api_flamegraph_diff(struct kl_req *req)
+{
+    struct kl_profile_filter fa, fb;
+    if (filter_from(req, "before_", &fa) < 0 || filter_from(req, "after_", &fb) < 0)
+        return 0;
+    struct kl_flamegraph *a = kl_flamegraph_new(NULL), *b = kl_flamegraph_new(NULL);
+    struct kl_err err = KL_ERR_INIT;
+    int rc = -1;
+    struct kl_buf out;
+    kl_buf_init(&out, (size_t)1 << 31);
+    if (kl_query_flamegraph(store_of(req), &fa, a, NULL, &err) == 0 &&
+        kl_query_flamegraph(store_of(req), &fb, b, NULL, &err) == 0) {
+        struct kl_str wq = kl_req_query(req, "weight");
+        enum kl_fg_weight wt =
+            wq.ptr && kl_str_eq_c(wq, "duration") ? KL_FG_WEIGHT_NS : KL_FG_WEIGHT_SAMPLES;
+        struct kl_fg_diff *d = kl_fg_diff_new(a, b, wt);
+        struct kl_str fmt = kl_req_query(req, "format");
+        struct kl_fg_svg_opts sv = {0};
+        sv.weight = wt;
+        if (fmt.ptr && kl_str_eq_c(fmt, "svg"))
+            rc = kl_fg_diff_write_svg(d, &sv, false, &out, &err);
+        else if (fmt.ptr && kl_str_eq_c(fmt, "collapsed"))
+            rc = kl_fg_diff_write_collapsed(d, &out, &err);
+        else
+            rc = kl_fg_diff_write_json(d, &out, &err);
+        kl_fg_diff_free(d);
+        if (rc == 0 && fmt.ptr && (kl_str_eq_c(fmt, "svg") || kl_str_eq_c(fmt, "collapsed"))) {
+            rc = kl_http_reply(req, 200,
+                               kl_str_eq_c(fmt, "svg") ? "image/svg+xml"
+                                                       : "text/plain; charset=utf-8",
+                               out.ptr, out.len);
+            kl_buf_release(&out);
+            kl_flamegraph_free(a);
+            kl_flamegraph_free(b);
+            return rc;
+        }
+    }
+    kl_flamegraph_free(a);
+    kl_flamegraph_free(b);
+    if (rc < 0) {
+        kl_buf_release(&out);
+        return kl_http_reply_error(req, &err);
+    }
+    return reply_buf(req, &out);
+}
+
+/* ---- functions ---- */
+
+int kl_api_functions(struct kl_req *req)
+{
+    struct kl_profile_filter f;
+    if (filter_from(req, "", &f) < 0)
+        return 0;
+    struct kl_query_function *fs;
+    uint32_t n;
+    struct kl_err err = KL_ERR_INIT;
+    if (kl_query_functions(store_of(req), req->arena, &f, 100, &fs, &n, &err) < 0)
+        return kl_http_reply_error(req, &err);
+    struct kl_buf b;
+    kl_buf_init(&b, (size_t)1 << 30);
+    struct kl_jw w;
+    kl_jw_init(&w, &b);
+    kl_jw_obj_begin(&w);
+    kl_jw_key(&w, "functions");
+    kl_jw_arr_begin(&w);
+    for (uint32_t i = 0; i < n; i++)
+        kl_query_write_function(&w, &fs[i]);
+    kl_jw_arr_end(&w);
+    kl_jw_obj_end(&w);
+    return reply_buf(req, &b);
+}
+
+static void write_change(struct kl_jw *w, const char *k, double v)
+{
+    kl_jw_key(w, k);
+    if (isnan(v))
+        kl_jw_null(w);
+    else
+        kl_jw_f64(w, v);
+}
+
+int kl_api_function_trends(struct kl_req *req)
+{
+    struct kl_profile_filter fa, fb;
+    if (filter_from(req, "before_", &fa) < 0 || filter_from(req, "after_", &fb) < 0)
+        return 0;
+    struct kl_query_trend *ts;
+    uint32_t n;
+    struct kl_err err = KL_ERR_INIT;
+    if (kl_query_function_trends(store_of(req), req->arena, &fa, &fb, 100, &ts, &n, &err) < 0)
+        return kl_http_reply_error(req, &err);
+    struct kl_buf b;
+    kl_buf_init(&b, (size_t)1 << 30);
+    struct kl_jw w;
+    kl_jw_init(&w, &b);
+    kl_jw_obj_begin(&w);
+    kl_jw_key(&w, "trends");
+    kl_jw_arr_begin(&w);
+    for (uint32_t i = 0; i < n; i++) {
+        kl_jw_obj_begin(&w);
+        kl_jw_key(&w, "fingerprint");
+        kl_jw_u64(&w, ts[i].after.fingerprint);
+        kl_jw_key(&w, "name");
+        kl_jw_str(&w, ts[i].after.function.ptr ? ts[i].after.function : KL_STR(""));
+        kl_jw_key(&w, "package");
+        kl_jw_str(&w, ts[i].after.package.ptr ? ts[i].after.package : KL_STR(""));
+        kl_jw_key(&w, "p95_delta_ns");
+        kl_jw_i64(&w, ts[i].p95_delta_ns);
+        write_change(&w, "p95_change", ts[i].p95_change);
+        write_change(&w, "avg_change", ts[i].avg_change);
+        kl_jw_key(&w, "before");
+        kl_query_write_function(&w, &ts[i].before);
+        kl_jw_key(&w, "after");
+        kl_query_write_function(&w, &ts[i].after);
+        kl_jw_obj_end(&w);
+    }
+    kl_jw_arr_end(&w);
+    kl_jw_obj_end(&w);
+    return reply_buf(req, &b);
+}
+
+/* ---- occurrences ---- */
+
+static int occ_row(void *ctx, const struct kl_occurrence_row *r)
+{
+    struct kl_jw *w = ctx;
+    char ts[48];
+    kl_jw_obj_begin(w);
+    kl_jw_key(w, "profile_id");
+    kl_jw_str(w, r->profile_id);
+    kl_jw_key(w, "project_id");
+    kl_jw_u64(w, r->project_id);
+    kl_rfc3339_format(r->start_ns, ts);
+    kl_jw_key(w, "timestamp");
+    kl_jw_cstr(w, ts);
+    kl_jw_key(w, "type");
+    kl_jw_i64(w, r->type);
+    opt_str(w, "category", r->category);
+    opt_str(w, "title", r->title);
+    opt_str(w, "function", r->function);
+    opt_str(w, "package", r->package);
+    opt_str(w, "transaction", r->transaction_name);
+    opt_str(w, "release", r->release);
+    opt_str(w, "fingerprint", r->fingerprint);
+    kl_jw_key(w, "duration_ns");
+    kl_jw_u64(w, r->duration_ns);
+    kl_jw_key(w, "sample_count");
+    kl_jw_u64(w, r->sample_count);
+    kl_jw_key(w, "occurrence");
+    if (r->body.ptr && r->body.len)
+        kl_jw_raw(w, r->body.ptr, r->body.len);
+    else
+        kl_jw_null(w);
+    kl_jw_obj_end(w);
+    return 0;
+}
+
+int kl_api_occurrences(struct kl_req *req)
+{
+    struct kl_profile_filter f;
+    if (filter_from(req, "", &f) < 0)
+        return 0;
+    uint64_t type = 0, per_page = 100, cursor = 0;
+    struct kl_str t = kl_req_query(req, "type"), pp = kl_req_query(req, "per_page"),
+                  cu = kl_req_query(req, "cursor");
+    if ((t.ptr && !kl_parse_u64(t, &type)) ||
+        (pp.ptr && (!kl_parse_u64(pp, &per_page) || per_page == 0 || per_page > 1000)) ||
+        (cu.ptr && !kl_parse_u64(cu, &cursor)))
+        return fail(req, KL_R_HTTP_BAD_REQUEST, "type, per_page (1..1000), cursor are numbers");
+    f.limit = (uint32_t)per_page;
+    f.offset = (uint32_t)cursor;
+    struct kl_buf b;
+    kl_buf_init(&b, (size_t)1 << 30);
+    struct kl_jw w;
+    kl_jw_init(&w, &b);
+    kl_jw_obj_begin(&w);
+    kl_jw_key(&w, "data");
+    kl_jw_arr_begin(&w);
+    struct kl_err err = KL_ERR_INIT;
+    if (kl_store_list_occurrences(store_of(req), &f, (int)type, occ_row, &w, &err) < 0) {
+        kl_buf_release(&b);
+        return kl_http_reply_error(req, &err);
+    }
+    kl_jw_arr_end(&w);
+    kl_jw_obj_end(&w);
+    return reply_buf(req, &b);
+}
