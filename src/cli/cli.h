@@ -28,6 +28,10 @@ int kl_cmd_outcomes(int argc, char **argv);
 extern const char kl_cmd_outcomes_help[];
 int kl_cmd_profiles(int argc, char **argv);
 extern const char kl_cmd_profiles_help[];
+int kl_cmd_flamegraph(int argc, char **argv);
+extern const char kl_cmd_flamegraph_help[];
+int kl_cmd_query(int argc, char **argv);
+extern const char kl_cmd_query_help[];
 
 /* Print "kiln: <msg> (<reason>)" to stderr. */
 void kl_cli_error(const struct kl_err *err);
