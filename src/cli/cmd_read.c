@@ -257,8 +257,7 @@ int kl_cmd_flamegraph(int argc, char **argv)
     if (rc)
         return rc;
     if (o.what) {
-        fprintf(stderr, "kiln: unexpected argument '%s'; see 'kiln flamegraph --help'\n",
-                o.what);
+        fprintf(stderr, "kiln: unexpected argument '%s'; see 'kiln flamegraph --help'\n", o.what);
         return 2;
     }
     struct kl_arena a;
@@ -469,8 +468,8 @@ int kl_cmd_query(int argc, char **argv)
         }
         struct kl_query_trend *ts;
         uint32_t n;
-        if (kl_query_function_trends(s, &a, &fa, &fb, (uint32_t)(o.limit ? o.limit : 100), &ts,
-                                     &n, &err) == 0) {
+        if (kl_query_function_trends(s, &a, &fa, &fb, (uint32_t)(o.limit ? o.limit : 100), &ts, &n,
+                                     &err) == 0) {
             for (uint32_t i = 0; i < n; i++) {
                 struct kl_jw w;
                 kl_jw_init(&w, &b);

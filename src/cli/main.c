@@ -25,11 +25,12 @@ static const struct kl_cmd commands[] = {
     {"profiles", "list stored profiles and chunks", kl_cmd_profiles, kl_cmd_profiles_help},
     {"outcomes", "sum the outcomes recorded in a data directory", kl_cmd_outcomes,
      kl_cmd_outcomes_help},
-    {"flamegraph", "aggregated, differential or single-profile flamegraphs (speedscope, "
-                   "collapsed, SVG)",
+    {"flamegraph",
+     "aggregated, differential or single-profile flamegraphs (speedscope, "
+     "collapsed, SVG)",
      kl_cmd_flamegraph, kl_cmd_flamegraph_help},
-    {"query", "slowest functions, function trends, occurrences, profile search",
-     kl_cmd_query, kl_cmd_query_help},
+    {"query", "slowest functions, function trends, occurrences, profile search", kl_cmd_query,
+     kl_cmd_query_help},
     {"version", "print the version", cmd_version, "usage: kiln version\n"},
     {"help", "show help for kiln or a command", cmd_help, "usage: kiln help [COMMAND]\n"},
 };

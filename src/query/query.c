@@ -63,8 +63,7 @@ int kl_query_parse(struct kl_arena *a, struct kl_str q, struct kl_profile_filter
             else if (kl_str_eq_c(val, "continuous"))
                 f->kind = KL_STORED_CHUNK;
             else
-                return kl_err_set(err, KL_R_QUERY_BAD,
-                                  "profile.kind is transaction or continuous");
+                return kl_err_set(err, KL_R_QUERY_BAD, "profile.kind is transaction or continuous");
         } else {
             return kl_err_set(err, KL_R_QUERY_BAD,
                               "unknown query key '%.*s' (kiln searches transaction, release, "

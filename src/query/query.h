@@ -39,12 +39,12 @@ struct kl_query_function {
     uint32_t fingerprint;
     struct kl_str function, package;
     bool in_app;
-    uint64_t count;        /* calls */
+    uint64_t count; /* calls */
     uint64_t sample_count;
     uint64_t sum_ns, p50_ns, p75_ns, p95_ns, p99_ns, max_ns;
     double avg_ns;
-    uint64_t profiles;     /* distinct profiles/chunks it was seen in */
-    struct kl_str worst;   /* item id with the largest self time */
+    uint64_t profiles;   /* distinct profiles/chunks it was seen in */
+    struct kl_str worst; /* item id with the largest self time */
     struct kl_str examples[5];
     uint32_t n_examples;
 };
@@ -57,7 +57,7 @@ int kl_query_functions(struct kl_store *s, struct kl_arena *a, const struct kl_p
  * change of p95 × count (the time that moved), largest first. */
 struct kl_query_trend {
     struct kl_query_function before, after;
-    double p95_change;   /* after.p95 / before.p95 - 1 (NaN when before has none) */
+    double p95_change; /* after.p95 / before.p95 - 1 (NaN when before has none) */
     double avg_change;
     int64_t p95_delta_ns;
 };

@@ -173,8 +173,8 @@ static int profile_key(struct kl_req *req, const char *a, const char *b, struct 
     int n;
     if (b) {
         kl_uuid_hex(&u2, h2);
-        n = snprintf(buf, 160, "%llu/%llu/%s/%s", (unsigned long long)org,
-                     (unsigned long long)proj, h1, h2);
+        n = snprintf(buf, 160, "%llu/%llu/%s/%s", (unsigned long long)org, (unsigned long long)proj,
+                     h1, h2);
     } else {
         n = snprintf(buf, 160, "%llu/%llu/%s", (unsigned long long)org, (unsigned long long)proj,
                      h1);
@@ -402,10 +402,9 @@ int kl_api_flamegraph_diff(struct kl_req *req)
             rc = kl_fg_diff_write_json(d, &out, &err);
         kl_fg_diff_free(d);
         if (rc == 0 && fmt.ptr && (kl_str_eq_c(fmt, "svg") || kl_str_eq_c(fmt, "collapsed"))) {
-            rc = kl_http_reply(req, 200,
-                               kl_str_eq_c(fmt, "svg") ? "image/svg+xml"
-                                                       : "text/plain; charset=utf-8",
-                               out.ptr, out.len);
+            rc = kl_http_reply(
+                req, 200, kl_str_eq_c(fmt, "svg") ? "image/svg+xml" : "text/plain; charset=utf-8",
+                out.ptr, out.len);
             kl_buf_release(&out);
             kl_flamegraph_free(a);
             kl_flamegraph_free(b);

@@ -25,11 +25,11 @@ struct kl_read_app {
     struct kl_store *store;
 };
 
-int kl_api_profile(struct kl_req *req);      /* .../projects/{org}/{project}/profiling/profiles/{id}/ */
-int kl_api_raw_profile(struct kl_req *req);  /* .../raw_profiles/{id}/ */
-int kl_api_raw_chunk(struct kl_req *req);    /* .../raw_chunks/{profiler_id}/{chunk_id}/ */
-int kl_api_profiles(struct kl_req *req);     /* organizations/{org}/profiling/profiles/ */
-int kl_api_flamegraph(struct kl_req *req);   /* organizations/{org}/profiling/flamegraph/ */
+int kl_api_profile(struct kl_req *req); /* .../projects/{org}/{project}/profiling/profiles/{id}/ */
+int kl_api_raw_profile(struct kl_req *req); /* .../raw_profiles/{id}/ */
+int kl_api_raw_chunk(struct kl_req *req);   /* .../raw_chunks/{profiler_id}/{chunk_id}/ */
+int kl_api_profiles(struct kl_req *req);    /* organizations/{org}/profiling/profiles/ */
+int kl_api_flamegraph(struct kl_req *req);  /* organizations/{org}/profiling/flamegraph/ */
 int kl_api_flamegraph_diff(struct kl_req *req);
 int kl_api_functions(struct kl_req *req);
 int kl_api_function_trends(struct kl_req *req);

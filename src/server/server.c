@@ -409,10 +409,12 @@ static void on_item(void *ctx, const struct kl_envelope_item *item, struct kl_pr
             have = true;
             /* read-side data; a failure here keeps the profile, without them */
             struct kl_err derr = KL_ERR_INIT;
-            if (it.kind != KL_STORED_NONE && kl_derive_run(c->arena, res->profile, &it, &derr) < 0) {
+            if (it.kind != KL_STORED_NONE &&
+                kl_derive_run(c->arena, res->profile, &it, &derr) < 0) {
                 struct kl_log_ctx dctx = {qid, "derive"};
-                kl_log(KL_LOG_WARN, &dctx, "msg=\"no call tree for this profile\" reason=%s "
-                                           "detail=\"%s\"",
+                kl_log(KL_LOG_WARN, &dctx,
+                       "msg=\"no call tree for this profile\" reason=%s "
+                       "detail=\"%s\"",
                        kl_reason_str(derr.reason), derr.msg);
                 it.tree = NULL;
                 it.tree_len = 0;
@@ -545,19 +547,17 @@ static void collect_queue(struct kl_metrics *m, void *arg)
 static const struct kl_route routes[] = {
     {"POST", "/api/{project_id}/envelope/", handle_envelope, KL_ROUTE_CORS, "envelope"},
     {"GET", "/api/0/organizations/{org_slug}/stats_v2/", handle_stats, 0, "stats_v2"},
-    {"GET", "/api/0/projects/{org}/{project}/profiling/profiles/{profile_id}/", kl_api_profile,
-     0, "profile"},
+    {"GET", "/api/0/projects/{org}/{project}/profiling/profiles/{profile_id}/", kl_api_profile, 0,
+     "profile"},
     {"GET", "/api/0/projects/{org}/{project}/profiling/raw_profiles/{profile_id}/",
      kl_api_raw_profile, 0, "raw_profile"},
     {"GET", "/api/0/projects/{org}/{project}/profiling/raw_chunks/{profiler_id}/{chunk_id}/",
      kl_api_raw_chunk, 0, "raw_chunk"},
     {"GET", "/api/0/organizations/{org}/profiling/profiles/", kl_api_profiles, 0, "profiles"},
-    {"GET", "/api/0/organizations/{org}/profiling/flamegraph/", kl_api_flamegraph, 0,
-     "flamegraph"},
+    {"GET", "/api/0/organizations/{org}/profiling/flamegraph/", kl_api_flamegraph, 0, "flamegraph"},
     {"GET", "/api/0/organizations/{org}/profiling/flamegraph/diff/", kl_api_flamegraph_diff, 0,
      "flamegraph_diff"},
-    {"GET", "/api/0/organizations/{org}/profiling/functions/", kl_api_functions, 0,
-     "functions"},
+    {"GET", "/api/0/organizations/{org}/profiling/functions/", kl_api_functions, 0, "functions"},
     {"GET", "/api/0/organizations/{org}/profiling/function-trends/", kl_api_function_trends, 0,
      "function_trends"},
     {"GET", "/api/0/organizations/{org}/profiling/occurrences/", kl_api_occurrences, 0,

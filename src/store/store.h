@@ -100,7 +100,7 @@ struct kl_stored_function {
     uint32_t fingerprint;
     struct kl_str function, package, thread_id;
     bool in_app;
-    uint64_t sum_self_ns;   /* over the profile's calls */
+    uint64_t sum_self_ns; /* over the profile's calls */
     uint64_t sample_count;
     uint64_t max_self_ns;
     const uint64_t *self_times_ns; /* one per call */
@@ -182,7 +182,7 @@ struct kl_profile_filter {
     uint32_t offset;          /* rows to skip (pagination) */
     /* exact-match filters; absent (ptr NULL) = any */
     struct kl_str transaction, release, environment, platform, device_class;
-    int kind;      /* 0 any, KL_STORED_PROFILE, KL_STORED_CHUNK */
+    int kind; /* 0 any, KL_STORED_PROFILE, KL_STORED_CHUNK */
     bool oldest_first;
     uint32_t sort; /* 0 start (newest first), 1 duration (longest first) */
 };

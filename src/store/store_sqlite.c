@@ -238,7 +238,7 @@ struct sq {
     sqlite3 *r; /* reader, under rmu */
     pthread_mutex_t wmu, rmu;
     sqlite3_stmt *st_processed, *st_profile, *st_chunk, *st_outcome; /* on w */
-    sqlite3_stmt *st_calltree, *st_function, *st_occurrence;        /* on w */
+    sqlite3_stmt *st_calltree, *st_function, *st_occurrence;         /* on w */
     sqlite3_stmt *st_key_lookup;                                     /* on r */
 };
 
@@ -1235,8 +1235,8 @@ static int sq_scan_functions(void *impl, const struct kl_profile_filter *f, uint
     if (fingerprint)
         kl_buf_puts(&sql, " AND fingerprint = ?1");
     kl_buf_puts(&sql, " ORDER BY start_ns");
-    return run_read(impl, &sql, f, fingerprint ? bind_fingerprint : NULL, &fingerprint,
-                    function_cb, &(struct cb){(void *)fn, ctx}, err);
+    return run_read(impl, &sql, f, fingerprint ? bind_fingerprint : NULL, &fingerprint, function_cb,
+                    &(struct cb){(void *)fn, ctx}, err);
 }
 
 static int occurrence_cb(sqlite3_stmt *st, void *arg)
