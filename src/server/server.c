@@ -480,7 +480,9 @@ static void on_item(void *ctx, const struct kl_envelope_item *item, struct kl_pr
                kl_reason_str(res->err.reason), res->err.msg);
 }
 
-static void process_record(struct kl_server *s, struct kl_queue_record *rec)
+/* Process one record; returns true when every item was committed (the record may be retired
+ * once the store is synced). */
+static bool process_record(struct kl_server *s, struct kl_queue_record *rec)
 {
     struct kl_arena a;
     kl_arena_init(&a);
@@ -510,24 +512,63 @@ static void process_record(struct kl_server *s, struct kl_queue_record *rec)
                (unsigned long long)rec->id, kl_reason_str(rec->error));
     }
     kl_histogram_observe(kl_metric_get(s->m_latency, NULL), (double)(kl_monotonic_ns() - t0) / 1e9);
-    if (ctx.failures == 0)
-        kl_queue_retire(s->queue, rec->id);
     kl_arena_release(&a);
+    return ctx.failures == 0;
 }
 
+#define RETIRE_BATCH 64
+#define RETIRE_MAX_DELAY_NS (20 * 1000000LL)
+
+/* Make the batch durable with one store sync, then retire its records. */
+static void flush_batch(struct kl_server *s, uint64_t *ids, unsigned *n)
+{
+    if (*n == 0)
+        return;
+    struct kl_err err = KL_ERR_INIT;
+    for (int attempt = 0; kl_store_sync(s->store, &err) < 0; attempt++) {
+        struct kl_log_ctx lctx = {NULL, "worker"};
+        kl_log(KL_LOG_ERROR, &lctx,
+               "msg=\"store sync failed, records kept\" reason=%s detail=\"%s\"",
+               kl_reason_str(err.reason), err.msg);
+        if (attempt >= 3) {
+            *n = 0; /* not retired: replayed at the next start */
+            return;
+        }
+        kl_err_clear(&err);
+        usleep(50000);
+    }
+    for (unsigned i = 0; i < *n; i++)
+        kl_queue_retire(s->queue, ids[i]);
+    *n = 0;
+}
+
+/* Workers commit without flushing and retire in batches after one sync: group commit for
+ * the store, the same idea as the queue's (server.h). */
 static void *worker_main(void *arg)
 {
     struct kl_server *s = arg;
+    uint64_t ids[RETIRE_BATCH];
+    unsigned n = 0;
+    int64_t first = 0;
     for (;;) {
         struct kl_queue_record *rec = NULL;
-        int rc = kl_queue_take(s->queue, &rec, 500);
+        int rc = kl_queue_take(s->queue, &rec, n ? 0 : 500);
         if (rc < 0)
             break;
-        if (rc > 0)
+        if (rc > 0) {
+            flush_batch(s, ids, &n);
             continue;
-        process_record(s, rec);
+        }
+        if (process_record(s, rec)) {
+            if (n == 0)
+                first = kl_monotonic_ns();
+            ids[n++] = rec->id;
+        }
         kl_queue_record_free(rec);
+        if (n == RETIRE_BATCH || (n && kl_monotonic_ns() - first > RETIRE_MAX_DELAY_NS))
+            flush_batch(s, ids, &n);
     }
+    flush_batch(s, ids, &n);
     return NULL;
 }
 
@@ -576,6 +617,7 @@ struct kl_server *kl_server_start(const struct kl_server_config *cfg, struct kl_
     if (!s->store)
         goto fail;
     s->read.store = s->store;
+    kl_store_set_deferred_sync(s->store, true);
     char key[KL_STORE_KEY_LEN + 1];
     if (kl_store_bootstrap(s->store, key, err) < 0)
         goto fail;

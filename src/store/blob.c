@@ -251,6 +251,7 @@ int kl__blob_stage(struct kl_store *s, struct kl_str key, const char *p, size_t 
                    struct kl_blob_stage *st, struct kl_err *err)
 {
     st->staged = false;
+    st->nosync = kl__store_deferred(s);
     if (key_path(s, key, st->path, sizeof st->path, err) < 0)
         return -1;
     if (make_dirs(kl__store_blob_dir(s), key, st->dir, sizeof st->dir, err) < 0)
@@ -273,7 +274,7 @@ int kl__blob_stage(struct kl_store *s, struct kl_str key, const char *p, size_t 
     int r = 0;
     if (write_all(fd, enc, enc_len) < 0)
         r = io_err(err, "write", st->tmp);
-    else if (fsync(fd) < 0)
+    else if (!st->nosync && fsync(fd) < 0)
         r = io_err(err, "fsync", st->tmp);
     free(enc);
     if (close(fd) < 0 && r == 0)
@@ -295,7 +296,7 @@ int kl__blob_publish(struct kl_blob_stage *st, struct kl_err *err)
         return r;
     }
     st->staged = false;
-    return fsync_dir(st->dir, err);
+    return st->nosync ? 0 : fsync_dir(st->dir, err);
 }
 
 void kl__blob_discard(struct kl_blob_stage *st)

@@ -79,6 +79,7 @@ struct kl_blob_stage {
     char path[4096];
     char dir[4096];
     bool staged;
+    bool nosync; /* deferred durability: no fsync of the file or its directory */
 };
 int kl__blob_stage(struct kl_store *s, struct kl_str key, const char *p, size_t n,
                    struct kl_blob_stage *st, struct kl_err *err);

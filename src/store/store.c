@@ -4,7 +4,10 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,7 @@ struct kl_store {
     const struct kl_store_ops *ops;
     void *impl;
     char *blob_dir;
+    atomic_bool deferred; /* kl_store_set_deferred_sync */
     pthread_mutex_t cache_mu;
     struct key_slot cache[KEY_CACHE_SLOTS];
 };
@@ -263,7 +267,41 @@ int kl_store_commit_item(struct kl_store *s, const struct kl_stored_item *it, st
         kl__blob_discard(st); /* no-op once published */
     }
     free(st);
+    /* A replay after a crash in deferred mode: the commit survived, the blob may not have.
+     * Rewriting it is idempotent (same key, same content). */
+    if (r == KL_COMMIT_ALREADY && atomic_load(&s->deferred) &&
+        kl_blob_put(s, kl_str_make(key, klen), it->blob, it->blob_len, err) < 0)
+        return -1;
     return r;
+}
+
+bool kl__store_deferred(const struct kl_store *s)
+{
+    return atomic_load(&s->deferred);
+}
+
+void kl_store_set_deferred_sync(struct kl_store *s, bool on)
+{
+    struct kl_err err = KL_ERR_INIT;
+    if (s->ops->set_deferred_sync && s->ops->set_deferred_sync(s->impl, on, &err) == 0)
+        atomic_store(&s->deferred, on);
+}
+
+int kl_store_sync(struct kl_store *s, struct kl_err *err)
+{
+    if (!atomic_load(&s->deferred))
+        return 0;
+    int fd = open(s->blob_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return kl_err_set(err, KL_R_STORE_IO, "cannot open '%s': %s", s->blob_dir,
+                          strerror(errno));
+    int r = syncfs(fd);
+    int e = errno;
+    close(fd);
+    if (r < 0)
+        return kl_err_set(err, e == ENOSPC ? KL_R_STORE_FULL : KL_R_STORE_IO, "syncfs: %s",
+                          strerror(e));
+    return 0;
 }
 
 void kl_stored_item_outcomes(struct kl_stored_item *it, struct kl_str queue_id, uint64_t org_id,

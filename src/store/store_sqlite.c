@@ -1094,6 +1094,15 @@ static int sq_max_queue_record(void *impl, uint64_t *out, struct kl_err *err)
     return r;
 }
 
+static int sq_set_deferred_sync(void *impl, bool on, struct kl_err *err)
+{
+    struct sq *q = impl;
+    pthread_mutex_lock(&q->wmu);
+    int r = exec(q->w, on ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL", err);
+    pthread_mutex_unlock(&q->wmu);
+    return r;
+}
+
 /* ---- read side ---- */
 
 /* WHERE clause for struct kl_profile_filter over a table that has the filter columns
@@ -1301,6 +1310,7 @@ static const struct kl_store_ops sqlite_ops = {
     .list_profiles = sq_list_profiles,
     .sum_outcomes = sq_sum_outcomes,
     .max_queue_record = sq_max_queue_record,
+    .set_deferred_sync = sq_set_deferred_sync,
     .scan_calltrees = sq_scan_calltrees,
     .scan_functions = sq_scan_functions,
     .list_occurrences = sq_list_occurrences,
