@@ -38,6 +38,7 @@ bench:
 	@cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@ninja -C build-bench -j $(JOBS)
 	@bash bench/run.sh build-bench
+	@bash bench/ingest.sh build-bench
 
 # libFuzzer targets (clang): FUZZ_SECONDS per target
 FUZZ_SECONDS ?= 60
