@@ -129,4 +129,32 @@ echo
 echo "ceiling = kl_json_validate (simdjson DOM, parser reused); parse = kl_profile_parse;"
 echo "process = kl_process_run + kl_profile_write_stored; ratio = process/ceiling;"
 echo "peak RSS = median ru_maxrss of '$kiln process FILE -o /dev/null'. Logs: $out"
+
+# ---- the read side (bench/bench_read.c): a 10,000-profile store (built once, kept in
+# BUILD_DIR/bench/read-store), the aggregated flamegraph over all of it, one large profile's
+# flamegraph, bytes on disk per sample. BENCH_READ=0 skips it; BENCH_READ_PROFILES=N.
+br=$build/bench/bench_read
+if [ "${BENCH_READ:-1}" != 0 ]; then
+    [ -x "$br" ] || cmake --build "$build" --target bench_read >&2 || true
+    large=()
+    [ -s "$data/large.json" ] || "$gen" large -o "$data/large.json" 2>>"$out/gen.log" || true
+    [ -s "$data/large.json" ] && large=(--large "$data/large.json")
+    if [ -x "$br" ] && "$br" --dir "$build/bench/read-store" --profiles "${BENCH_READ_PROFILES:-10000}" \
+        --runs 5 "${large[@]}" >"$out/read.txt" 2>"$out/read.log"; then
+        rf() { sed -n "s/^RESULT case=$1 .*\b$2=\([^ ]*\).*/\1/p" "$out/read.txt"; }
+        echo
+        printf '%-34s %12s %s\n' "read side" "median" "target"
+        printf '%-34s %12s %s\n' "ingest to store (worker path)" "$(rf store ingest_items_s) it/s" "(when the store was built)"
+        printf '%-34s %9s ms %s\n' "flamegraph $(rf flamegraph trees) profiles+metrics" "$(rf flamegraph ms)" \
+            "<= 1000 ms; $(rf flamegraph profiles_s_core) profiles/s/core (Pyroscope ~50)"
+        printf '%-34s %9s ms %s\n' "  of which query+merge / write" "$(rf flamegraph query_ms)" "/ $(rf flamegraph write_ms) ms"
+        printf '%-34s %9s ms %s\n' "one 30 MB profile -> flamegraph" "$(rf large ms)" "<= 150 ms (process $(rf large process_ms) ms)"
+        printf '%-34s %9s B  %s\n' "blob (zstd) per sample" "$(rf bytes blob_per_sample)" ""
+        printf '%-34s %9s B  %s\n' "stored call tree per sample" "$(rf bytes tree_per_sample)" ""
+        echo "bench_read: $(rf store profiles) profiles, $(rf store samples) samples; raw: $out/read.txt"
+    else
+        echo "run.sh: bench_read failed, see $out/read.log" >&2
+        status=1
+    fi
+fi
 exit $status

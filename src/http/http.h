@@ -86,6 +86,11 @@ struct kl_http_config {
 
 struct kl_req;
 typedef int kl_route_fn(struct kl_req *req);
+/* Optional admission check, called when the headers are complete: -1 with req->err set
+ * refuses the request before its body is decoded (the body is read and dropped, then the
+ * error is answered with any headers the check added, e.g. Retry-After). Cheap refusals
+ * under overload: a 429 then costs no inflate. */
+typedef int kl_admit_fn(struct kl_req *req);
 
 /* A handler returns 0 after replying with a kl_http_reply* helper, or -1 with req->err set
  * (the server renders it). Returning 0 without a reply answers 500. */
@@ -93,8 +98,9 @@ struct kl_route {
     const char *method;  /* "GET", "POST", ... (exact, upper case) */
     const char *pattern; /* "/api/{project_id}/envelope/" */
     kl_route_fn *handler;
-    unsigned flags;   /* KL_ROUTE_* */
-    const char *name; /* metrics label; NULL: the pattern */
+    unsigned flags;     /* KL_ROUTE_* */
+    const char *name;   /* metrics label; NULL: the pattern */
+    kl_admit_fn *admit; /* optional, see kl_admit_fn */
 };
 
 struct kl_http_kv {

@@ -449,6 +449,15 @@ static enum MHD_Result on_headers(struct kl_http_conn *c, const char *method)
     struct kl_str ce = kl_req_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING);
     if (ce.ptr && kl_encoding_from_header(ce, &r->encoding, &e) < 0)
         return answer_error(c, &e);
+    if (r->route->admit) {
+        kl_err_clear(&r->err);
+        if (r->route->admit(r) < 0) {
+            if (!kl_err_is_set(&r->err))
+                kl_err_set(&r->err, KL_R_INTERNAL, "admission refused without a reason");
+            c->pending = r->err;
+            c->discarding = true; /* read and drop the body, then answer */
+        }
+    }
     return MHD_YES;
 }
 

@@ -232,7 +232,8 @@ int kl_api_raw_chunk(struct kl_req *req)
 
 struct list_ctx {
     struct kl_jw w;
-    uint32_t n;
+    uint32_t n;   /* rows seen */
+    uint32_t max; /* rows written: the page; a row past it only says there is a next page */
 };
 
 static void opt_str(struct kl_jw *w, const char *k, struct kl_str s)
@@ -248,6 +249,10 @@ static int list_row(void *ctx, const struct kl_profile_row *r)
 {
     struct list_ctx *c = ctx;
     struct kl_jw *w = &c->w;
+    if (c->n >= c->max) {
+        c->n++;
+        return 1;
+    }
     char ts[48];
     kl_jw_obj_begin(w);
     if (r->kind == KL_STORED_CHUNK) {
@@ -295,26 +300,26 @@ int kl_api_profiles(struct kl_req *req)
         else
             return fail(req, KL_R_HTTP_BAD_REQUEST, "sort is -timestamp, timestamp or -duration");
     }
-    f.limit = (uint32_t)per_page + 1;
+    f.limit = (uint32_t)per_page + 1; /* one row more than a page: is there a next page? */
     f.offset = (uint32_t)cursor;
     struct kl_buf b;
     kl_buf_init(&b, (size_t)1 << 30);
     struct list_ctx c;
     kl_jw_init(&c.w, &b);
     c.n = 0;
+    c.max = (uint32_t)per_page;
     kl_jw_obj_begin(&c.w);
     kl_jw_key(&c.w, "data");
     kl_jw_arr_begin(&c.w);
     struct kl_err err = KL_ERR_INIT;
-    /* one row more than a page tells whether there is a next page; it is not written */
-    f.limit = (uint32_t)per_page;
+    c.max = (uint32_t)per_page;
     if (kl_store_list_profiles(store_of(req), &f, list_row, &c, &err) < 0) {
         kl_buf_release(&b);
         return kl_http_reply_error(req, &err);
     }
     kl_jw_arr_end(&c.w);
     kl_jw_key(&c.w, "next_cursor");
-    if (c.n == per_page)
+    if (c.n > per_page)
         kl_jw_u64(&c.w, cursor + per_page);
     else
         kl_jw_null(&c.w);

@@ -65,6 +65,27 @@ static int reject(struct kl_req *req, const struct kl_err *err)
     return kl_http_reply_error(req, err);
 }
 
+/* Refuse before the body is read and inflated when the queue cannot take it anyway. */
+static int admit_envelope(struct kl_req *req)
+{
+    struct kl_server *s = req->app;
+    struct kl_queue_stats st;
+    kl_queue_stats(s->queue, &st);
+    uint64_t max_records =
+        s->cfg.queue_max_records ? s->cfg.queue_max_records : KL_QUEUE_DEFAULT_MAX_RECORDS;
+    uint64_t max_bytes =
+        s->cfg.queue_max_bytes ? s->cfg.queue_max_bytes : KL_QUEUE_DEFAULT_MAX_BYTES;
+    if (st.depth_records >= max_records || st.depth_bytes >= max_bytes) {
+        kl_http_add_header(req, "Retry-After", "1");
+        kl_err_set(&req->err, KL_R_QUEUE_FULL,
+                   "the queue holds %llu envelopes (%llu bytes); retry later",
+                   (unsigned long long)st.depth_records, (unsigned long long)st.depth_bytes);
+        kl_counter_add(kl_metric_get(s->m_rejected, "reason", "queue.full", NULL), 1);
+        return -1;
+    }
+    return 0;
+}
+
 static int handle_envelope(struct kl_req *req)
 {
     struct kl_server *s = req->app;
@@ -586,25 +607,28 @@ static void collect_queue(struct kl_metrics *m, void *arg)
 /* lifecycle                                                                             */
 
 static const struct kl_route routes[] = {
-    {"POST", "/api/{project_id}/envelope/", handle_envelope, KL_ROUTE_CORS, "envelope"},
-    {"GET", "/api/0/organizations/{org_slug}/stats_v2/", handle_stats, 0, "stats_v2"},
+    {"POST", "/api/{project_id}/envelope/", handle_envelope, KL_ROUTE_CORS, "envelope",
+     admit_envelope},
+    {"GET", "/api/0/organizations/{org_slug}/stats_v2/", handle_stats, 0, "stats_v2", NULL},
     {"GET", "/api/0/projects/{org}/{project}/profiling/profiles/{profile_id}/", kl_api_profile, 0,
-     "profile"},
+     "profile", NULL},
     {"GET", "/api/0/projects/{org}/{project}/profiling/raw_profiles/{profile_id}/",
-     kl_api_raw_profile, 0, "raw_profile"},
+     kl_api_raw_profile, 0, "raw_profile", NULL},
     {"GET", "/api/0/projects/{org}/{project}/profiling/raw_chunks/{profiler_id}/{chunk_id}/",
-     kl_api_raw_chunk, 0, "raw_chunk"},
-    {"GET", "/api/0/organizations/{org}/profiling/profiles/", kl_api_profiles, 0, "profiles"},
-    {"GET", "/api/0/organizations/{org}/profiling/flamegraph/", kl_api_flamegraph, 0, "flamegraph"},
+     kl_api_raw_chunk, 0, "raw_chunk", NULL},
+    {"GET", "/api/0/organizations/{org}/profiling/profiles/", kl_api_profiles, 0, "profiles", NULL},
+    {"GET", "/api/0/organizations/{org}/profiling/flamegraph/", kl_api_flamegraph, 0, "flamegraph",
+     NULL},
     {"GET", "/api/0/organizations/{org}/profiling/flamegraph/diff/", kl_api_flamegraph_diff, 0,
-     "flamegraph_diff"},
-    {"GET", "/api/0/organizations/{org}/profiling/functions/", kl_api_functions, 0, "functions"},
+     "flamegraph_diff", NULL},
+    {"GET", "/api/0/organizations/{org}/profiling/functions/", kl_api_functions, 0, "functions",
+     NULL},
     {"GET", "/api/0/organizations/{org}/profiling/function-trends/", kl_api_function_trends, 0,
-     "function_trends"},
+     "function_trends", NULL},
     {"GET", "/api/0/organizations/{org}/profiling/occurrences/", kl_api_occurrences, 0,
-     "occurrences"},
-    {"GET", "/health", kl_http_handle_health, 0, "health"},
-    {"GET", "/metrics", kl_http_handle_metrics, 0, "metrics"},
+     "occurrences", NULL},
+    {"GET", "/health", kl_http_handle_health, 0, "health", NULL},
+    {"GET", "/metrics", kl_http_handle_metrics, 0, "metrics", NULL},
 };
 
 struct kl_server *kl_server_start(const struct kl_server_config *cfg, struct kl_err *err)

@@ -293,8 +293,7 @@ int kl_store_sync(struct kl_store *s, struct kl_err *err)
         return 0;
     int fd = open(s->blob_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return kl_err_set(err, KL_R_STORE_IO, "cannot open '%s': %s", s->blob_dir,
-                          strerror(errno));
+        return kl_err_set(err, KL_R_STORE_IO, "cannot open '%s': %s", s->blob_dir, strerror(errno));
     int r = syncfs(fd);
     int e = errno;
     close(fd);

@@ -103,14 +103,14 @@ static int h_envelope(struct kl_req *req)
 }
 
 static const struct kl_route routes[] = {
-    {"POST", "/echo", h_echo, 0, NULL},
-    {"PUT", "/echo", h_echo, 0, NULL},
-    {"GET", "/slow", h_slow, 0, NULL},
-    {"GET", "/params/{a}/x/{b}", h_params, 0, "params"},
-    {"GET", "/fail", h_fail, 0, NULL},
-    {"POST", "/api/{project_id}/envelope/", h_envelope, KL_ROUTE_CORS, "envelope"},
-    {"GET", "/health", kl_http_handle_health, 0, NULL},
-    {"GET", "/metrics", kl_http_handle_metrics, 0, NULL},
+    {"POST", "/echo", h_echo, 0, NULL, NULL},
+    {"PUT", "/echo", h_echo, 0, NULL, NULL},
+    {"GET", "/slow", h_slow, 0, NULL, NULL},
+    {"GET", "/params/{a}/x/{b}", h_params, 0, "params", NULL},
+    {"GET", "/fail", h_fail, 0, NULL, NULL},
+    {"POST", "/api/{project_id}/envelope/", h_envelope, KL_ROUTE_CORS, "envelope", NULL},
+    {"GET", "/health", kl_http_handle_health, 0, NULL, NULL},
+    {"GET", "/metrics", kl_http_handle_metrics, 0, NULL, NULL},
 };
 
 static struct kl_http_server *srv;
