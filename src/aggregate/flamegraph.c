@@ -167,6 +167,11 @@ struct kl_flamegraph *kl_flamegraph_new(const struct kl_fg_options *opt)
     return fg;
 }
 
+struct kl_flamegraph *kl_flamegraph_new_like(const struct kl_flamegraph *fg)
+{
+    return kl_flamegraph_new(&fg->opt);
+}
+
 void kl_flamegraph_free(struct kl_flamegraph *fg)
 {
     if (!fg)

@@ -95,6 +95,8 @@ struct kl_fg_add {
 /* NULL opt: defaults (no metrics, unlimited examples). Never fails (aborts on OOM). */
 struct kl_flamegraph *kl_flamegraph_new(const struct kl_fg_options *opt);
 void kl_flamegraph_free(struct kl_flamegraph *fg);
+/* A new, empty accumulator with fg's options (for a second thread to merge into fg). */
+struct kl_flamegraph *kl_flamegraph_new_like(const struct kl_flamegraph *fg);
 
 /* Merge one profile's trees. A sliced node keeps duration = overlap with the slice and
  * sample_count = min(ceil(overlap / 10 ms), original); nodes outside the slice and their

@@ -1353,7 +1353,7 @@ struct kl_store *kl_store_open_sqlite(const char *data_dir, struct kl_err *err)
     if (open_conn(q->path, &q->w, err) < 0 || wal_mode(q->w, err) < 0 ||
         exec(q->w, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", err) < 0 ||
         migrate(q->w, err) < 0 || open_conn(q->path, &q->r, err) < 0 ||
-        exec(q->r, "PRAGMA query_only = ON", err) < 0 ||
+        exec(q->r, "PRAGMA query_only = ON; PRAGMA mmap_size = 4294967296", err) < 0 ||
         prepare(q->w, sql_processed, &q->st_processed, err) < 0 ||
         prepare(q->w, sql_profile, &q->st_profile, err) < 0 ||
         prepare(q->w, sql_chunk, &q->st_chunk, err) < 0 ||
