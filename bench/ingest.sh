@@ -350,7 +350,7 @@ col() { # case key [decimals] -> median over runs
     local vals=() m
     while read -r l; do
         [ -n "$l" ] && vals+=("$(field "$2" "$l")")
-    done <<<"${results[$1]}"
+    done <<<"${results[$1]:-}"
     m=$(median "${vals[@]}")
     if [ -n "${3:-}" ] && [ "$m" != - ]; then
         printf "%.${3}f" "$m"
