@@ -85,12 +85,12 @@ static double median(double *v, int n)
 
 static void vocab_init(void)
 {
-    static const char *const verbs[] = {"handle", "parse", "render", "load", "fetch", "compute",
-                                        "encode", "decode", "validate", "dispatch", "resolve",
-                                        "serialize", "query", "update", "build", "apply"};
-    static const char *const nouns[] = {"Request", "User", "Order", "Cart", "Session", "Token",
-                                        "Row", "Node", "Layout", "Template", "Cache", "Route",
-                                        "Payload", "Event", "Schema", "Stream"};
+    static const char *const verbs[] = {
+        "handle",   "parse",    "render",  "load",      "fetch", "compute", "encode", "decode",
+        "validate", "dispatch", "resolve", "serialize", "query", "update",  "build",  "apply"};
+    static const char *const nouns[] = {
+        "Request", "User",     "Order", "Cart",  "Session", "Token", "Row",    "Node",
+        "Layout",  "Template", "Cache", "Route", "Payload", "Event", "Schema", "Stream"};
     rng = 0x9e3779b97f4a7c15ULL;
     for (uint32_t g = 0; g < VOCAB; g++) {
         snprintf(names[g], sizeof names[g], "%s%s_%u", verbs[g % 16], nouns[(g / 16) % 16], g);
@@ -232,9 +232,11 @@ static void gen_profile(struct gen *g, uint32_t idx, int64_t ts_s)
     }
     put(g, "],\"samples\":[", sizeof "],\"samples\":[" - 1);
     for (uint32_t s = 0; s < SAMPLES; s++)
-        putf(g, "%s{\"stack_id\":%u,\"thread_id\":\"0\",\"elapsed_since_start_ns\":\"%" PRIu64 "\"}",
+        putf(g,
+             "%s{\"stack_id\":%u,\"thread_id\":\"0\",\"elapsed_since_start_ns\":\"%" PRIu64 "\"}",
              s ? "," : "", g->sample_stack[s], (uint64_t)(s * STEP_NS));
-    put(g, "],\"thread_metadata\":{\"0\":{\"name\":\"main\"}}}}", sizeof "],\"thread_metadata\":{\"0\":{\"name\":\"main\"}}}}" - 1);
+    put(g, "],\"thread_metadata\":{\"0\":{\"name\":\"main\"}}}}",
+        sizeof "],\"thread_metadata\":{\"0\":{\"name\":\"main\"}}}}" - 1);
     memset(g->buf + g->len, 0, KL_PADDING);
 }
 
@@ -302,7 +304,9 @@ static int build_store(const char *dir, uint32_t n, double *items_per_s, uint64_
     free(g.stack_len);
     free(g.sample_stack);
     kl_store_close(s);
-    fprintf(stderr, "  ingest: %u profiles, %.1f MB JSON, %.1f s (+%.1f s generating): %.0f items/s, %u failed\n",
+    fprintf(stderr,
+            "  ingest: %u profiles, %.1f MB JSON, %.1f s (+%.1f s generating): %.0f items/s, %u "
+            "failed\n",
             n, bytes / 1e6, el, gen_s, *items_per_s, failed);
     return failed ? -1 : 0;
 }
@@ -352,7 +356,8 @@ static int bench_large(const char *file, int runs)
         return -1;
     }
     fclose(f);
-    double *ms = calloc((size_t)runs + 1, sizeof *ms), *proc = calloc((size_t)runs + 1, sizeof *proc);
+    double *ms = calloc((size_t)runs + 1, sizeof *ms),
+           *proc = calloc((size_t)runs + 1, sizeof *proc);
     uint64_t nodes = 0, out_bytes = 0;
     for (int r = -1; r < runs; r++) { /* one warm-up */
         struct kl_arena a;
@@ -397,7 +402,8 @@ static int bench_large(const char *file, int runs)
         }
     }
     double m = median(ms, runs), mp = median(proc, runs);
-    printf("RESULT case=large bytes=%ld nodes=%" PRIu64 " ms=%.1f process_ms=%.1f tree_fg_ms=%.1f out_bytes=%" PRIu64 "\n",
+    printf("RESULT case=large bytes=%ld nodes=%" PRIu64
+           " ms=%.1f process_ms=%.1f tree_fg_ms=%.1f out_bytes=%" PRIu64 "\n",
            sz, nodes, m, mp, m - mp, out_bytes);
     free(ms);
     free(proc);
@@ -416,11 +422,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--profiles") && i + 1 < argc)
             n = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
-            runs = atoi(argv[++i]);
+            runs = (int)strtol(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--large") && i + 1 < argc)
             large = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_read [--dir DIR] [--profiles N] [--runs R] [--large FILE]\n");
+            fprintf(stderr,
+                    "usage: bench_read [--dir DIR] [--profiles N] [--runs R] [--large FILE]\n");
             return 2;
         }
     }
@@ -452,7 +459,8 @@ int main(int argc, char **argv)
     bool reused = strcmp(have, want) == 0;
     if (!reused) {
         char cmd[4200];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s/kiln.db' '%s/kiln.db-wal' '%s/kiln.db-shm' '%s/blobs' '%s/ingest.txt'",
+        snprintf(cmd, sizeof cmd,
+                 "rm -rf '%s/kiln.db' '%s/kiln.db-wal' '%s/kiln.db-shm' '%s/blobs' '%s/ingest.txt'",
                  dir, dir, dir, dir, dir);
         if (system(cmd) != 0)
             return 1;
@@ -548,7 +556,8 @@ int main(int argc, char **argv)
     }
     sqlite3_close(db);
     uint64_t samples = cnt[1] ? cnt[1] : 1;
-    printf("RESULT case=store profiles=%" PRIu64 " samples=%" PRIu64 " reused=%d ingest_items_s=%.0f "
+    printf("RESULT case=store profiles=%" PRIu64 " samples=%" PRIu64
+           " reused=%d ingest_items_s=%.0f "
            "json_bytes=%" PRIu64 "\n",
            cnt[0], cnt[1], reused, ingest, json_bytes);
     printf("RESULT case=flamegraph trees=%" PRIu64 " fg_nodes=%" PRIu64 " ms=%.1f cpu_ms=%.1f "
