@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aggregate/flamegraph.h"
@@ -10,6 +11,7 @@
 #include "ingest/parse.h"
 #include "json/json.h"
 #include "output/speedscope.h"
+#include "output/stored.h"
 #include "query/query.h"
 #include "store/blob.h"
 
@@ -564,5 +566,192 @@ int kl_api_occurrences(struct kl_req *req)
     }
     kl_jw_arr_end(&w);
     kl_jw_obj_end(&w);
+    return reply_buf(req, &b);
+}
+
+/* ---- chunks merged over a time range (spec §8, "Merged sample chunk") ---- */
+
+struct chunk_ref {
+    struct kl_str key;
+    int64_t start_ns;
+};
+
+struct chunk_scan {
+    struct kl_arena *a;
+    struct kl_str profiler_id;
+    int64_t start_ns, end_ns;
+    struct chunk_ref *refs;
+    size_t n, cap;
+};
+
+static int chunk_row(void *ctx, const struct kl_profile_row *r)
+{
+    struct chunk_scan *c = ctx;
+    if (r->kind != KL_STORED_CHUNK || !kl_str_eq(r->profiler_id, c->profiler_id))
+        return 0;
+    int64_t end = r->start_ns + (int64_t)r->duration_ns;
+    if (end < c->start_ns || r->start_ns > c->end_ns)
+        return 0;
+    if (c->n == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 16;
+        c->refs = kl_arena_grow(c->a, c->refs, c->cap * sizeof *c->refs, ncap * sizeof *c->refs);
+        c->cap = ncap;
+    }
+    c->refs[c->n].key =
+        kl_str_make(kl_arena_strndup(c->a, r->blob_key.ptr, r->blob_key.len), r->blob_key.len);
+    c->refs[c->n].start_ns = r->start_ns;
+    c->n++;
+    return 0;
+}
+
+static int cmp_chunk(const void *x, const void *y)
+{
+    const struct chunk_ref *a = x, *b = y;
+    return a->start_ns < b->start_ns ? -1 : a->start_ns > b->start_ns;
+}
+
+/* Append chunk src's samples inside [lo, hi] (unix seconds), with its frames and stacks,
+ * to dst; thread metadata: the first chunk that names a thread wins; measurements are
+ * concatenated per name. */
+static void merge_chunk(struct kl_profile *dst, const struct kl_profile *src, double lo, double hi)
+{
+    struct kl_arena *a = dst->arena;
+    struct kl_sample_data *d = &dst->data;
+    const struct kl_sample_data *s = &src->data;
+    uint32_t frame_off = (uint32_t)d->frames.len;
+    uint32_t stack_off = (uint32_t)kl_stack_count(d);
+    kl_vec_reserve(a, &d->frames, s->frames.len);
+    for (size_t i = 0; i < s->frames.len; i++)
+        d->frames.items[d->frames.len++] = s->frames.items[i];
+    if (d->stack_off.len == 0)
+        kl_vec_push(a, &d->stack_off, 0);
+    for (size_t i = 0; i < kl_stack_count(s); i++) {
+        const uint32_t *st = kl_stack_at(s, i);
+        uint32_t n = kl_stack_len(s, i);
+        kl_vec_reserve(a, &d->stack_frames, n);
+        for (uint32_t j = 0; j < n; j++)
+            d->stack_frames.items[d->stack_frames.len++] = st[j] + frame_off;
+        kl_vec_push(a, &d->stack_off, (uint32_t)d->stack_frames.len);
+    }
+    for (size_t i = 0; i < s->samples.len; i++) {
+        struct kl_sample x = s->samples.items[i];
+        if (x.ts_s < lo || x.ts_s > hi)
+            continue;
+        const struct kl_thread *t = &s->threads.items[x.thread];
+        size_t k;
+        for (k = 0; k < d->threads.len && !kl_str_eq(d->threads.items[k].id, t->id); k++)
+            ;
+        if (k == d->threads.len)
+            kl_vec_push(a, &d->threads, *t);
+        else if (!d->threads.items[k].has_metadata && t->has_metadata)
+            d->threads.items[k] = *t;
+        d->threads.items[k].sampled = true;
+        x.thread = (uint32_t)k;
+        x.stack_id += stack_off;
+        kl_vec_push(a, &d->samples, x);
+    }
+    d->has_thread_metadata |= s->has_thread_metadata;
+    for (size_t i = 0; i < src->measurements.len; i++) {
+        const struct kl_measurement *m = &src->measurements.items[i];
+        size_t k;
+        for (k = 0;
+             k < dst->measurements.len && !kl_str_eq(dst->measurements.items[k].name, m->name); k++)
+            ;
+        if (k == dst->measurements.len) {
+            kl_vec_push(a, &dst->measurements, *m);
+            dst->has_measurements = true;
+            continue;
+        }
+        struct kl_measurement *t = &dst->measurements.items[k];
+        struct kl_mvalue *v = kl_arena_alloc(a, (t->n + m->n) * sizeof *v + 1);
+        memcpy(v, t->values, t->n * sizeof *v);
+        memcpy(v + t->n, m->values, m->n * sizeof *v);
+        t->values = v;
+        t->n += m->n;
+    }
+}
+
+int kl_api_chunks(struct kl_req *req)
+{
+    uint64_t org;
+    if (!org_ok(req, &org))
+        return fail(req, KL_R_STORE_NOT_FOUND, "organization not found");
+    struct kl_str proj = kl_req_query(req, "project"), pid = kl_req_query(req, "profiler_id"),
+                  st = kl_req_query(req, "start"), en = kl_req_query(req, "end");
+    uint64_t project;
+    struct kl_uuid u;
+    int64_t start_ns, end_ns;
+    if (!proj.ptr || !pid.ptr || !st.ptr || !en.ptr)
+        return fail(req, KL_R_HTTP_BAD_REQUEST, "project, profiler_id, start and end are required");
+    if (project_id(req, proj, &project) < 0)
+        return 0;
+    if (!kl_uuid_parse(pid, &u))
+        return fail(req, KL_R_HTTP_BAD_REQUEST, "profiler_id is a uuid");
+    if (!kl_rfc3339_parse(st, &start_ns) || !kl_rfc3339_parse(en, &end_ns) || end_ns < start_ns)
+        return fail(req, KL_R_HTTP_BAD_REQUEST, "start and end are RFC 3339, start <= end");
+    char hex[33];
+    kl_uuid_hex(&u, hex);
+    struct chunk_scan cs = {0};
+    cs.a = req->arena;
+    cs.profiler_id = kl_str_make(hex, 32);
+    cs.start_ns = start_ns;
+    cs.end_ns = end_ns;
+    struct kl_profile_filter f = {0};
+    f.organization_id = org;
+    f.project_id = project;
+    f.kind = KL_STORED_CHUNK;
+    f.until_ns = end_ns + 1;
+    struct kl_err err = KL_ERR_INIT;
+    if (kl_store_list_profiles(store_of(req), &f, chunk_row, &cs, &err) < 0)
+        return kl_http_reply_error(req, &err);
+    if (cs.n == 0)
+        return fail(req, KL_R_STORE_NOT_FOUND, "no chunks found to merge");
+    qsort(cs.refs, cs.n, sizeof *cs.refs, cmp_chunk);
+    struct kl_profile *merged = NULL;
+    double lo = (double)start_ns / 1e9, hi = (double)end_ns / 1e9;
+    for (size_t i = 0; i < cs.n; i++) {
+        char *json;
+        size_t len;
+        if (load_blob(req, cs.refs[i].key, &json, &len) < 0)
+            return 0;
+        struct kl_profile *p = kl_profile_parse(req->arena, json, len, KL_ITEM_PROFILE_CHUNK, &err);
+        if (!p)
+            return kl_http_reply_error(req, &err);
+        if (p->kind != KL_KIND_SAMPLE_V2)
+            return fail(req, KL_R_HTTP_BAD_REQUEST,
+                        "only sample-format chunks merge; Android trace chunks are served one by "
+                        "one (raw_chunks)");
+        if (!merged) {
+            /* the first chunk is the base: its metadata wins */
+            merged = p;
+            struct kl_sample_data keep = p->data;
+            memset(&merged->data, 0, sizeof merged->data);
+            merged->data.present = true;
+            merged->measurements.len = 0;
+            merged->has_measurements = false;
+            struct kl_profile tmp = *p;
+            tmp.data = keep;
+            tmp.measurements = p->measurements;
+            merge_chunk(merged, &tmp, lo, hi);
+        } else {
+            merge_chunk(merged, p, lo, hi);
+        }
+    }
+    struct kl_buf b;
+    kl_buf_init(&b, (size_t)1 << 31);
+    kl_buf_puts(&b, "{\"chunk\":");
+    if (kl_profile_write_stored(merged, &b, &err) < 0) {
+        kl_buf_release(&b);
+        return kl_http_reply_error(req, &err);
+    }
+    kl_buf_puts(&b, ",\"debug_chunk_ids\":[");
+    for (size_t i = 0; i < cs.n; i++) {
+        struct kl_str k = cs.refs[i].key;
+        const char *slash = memrchr(k.ptr, '/', k.len);
+        kl_buf_printf(&b, "%s\"%.*s\"", i ? "," : "",
+                      (int)(slash ? k.len - (size_t)(slash + 1 - k.ptr) : k.len),
+                      slash ? slash + 1 : k.ptr);
+    }
+    kl_buf_puts(&b, "]}");
     return reply_buf(req, &b);
 }

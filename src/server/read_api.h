@@ -34,5 +34,10 @@ int kl_api_flamegraph_diff(struct kl_req *req);
 int kl_api_functions(struct kl_req *req);
 int kl_api_function_trends(struct kl_req *req);
 int kl_api_occurrences(struct kl_req *req);
+/* organizations/{org}/profiling/chunks/?project=&profiler_id=&start=&end= : the profiler's
+ * sample-format chunks overlapping [start, end] merged into one (spec §8): the first chunk's
+ * metadata, samples inside the range, frames and stacks appended with offsets, thread
+ * metadata merged (first wins), measurements concatenated. {"chunk":...,"debug_chunk_ids"}. */
+int kl_api_chunks(struct kl_req *req);
 
 #endif

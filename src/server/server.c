@@ -627,6 +627,7 @@ static const struct kl_route routes[] = {
      "function_trends", NULL},
     {"GET", "/api/0/organizations/{org}/profiling/occurrences/", kl_api_occurrences, 0,
      "occurrences", NULL},
+    {"GET", "/api/0/organizations/{org}/profiling/chunks/", kl_api_chunks, 0, "chunks", NULL},
     {"GET", "/health", kl_http_handle_health, 0, "health", NULL},
     {"GET", "/metrics", kl_http_handle_metrics, 0, "metrics", NULL},
 };
