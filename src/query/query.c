@@ -270,7 +270,23 @@ struct fn_ctx {
     size_t slot_cap;
 };
 
-static struct fn_acc *fn_find(struct fn_ctx *c, uint32_t fp, struct kl_str function)
+/* The accumulator of fingerprint fp, NULL when absent. */
+static struct fn_acc *fn_lookup(const struct fn_ctx *c, uint32_t fp)
+{
+    if (!c->slot_cap)
+        return NULL;
+    size_t j = (fp * 2654435761u) & (c->slot_cap - 1);
+    while (c->slots[j]) {
+        struct fn_acc *x = &c->accs[c->slots[j] - 1];
+        if (x->fingerprint == fp)
+            return x;
+        j = (j + 1) & (c->slot_cap - 1);
+    }
+    return NULL;
+}
+
+/* The accumulator of fingerprint fp, created when new. */
+static struct fn_acc *fn_find(struct fn_ctx *c, uint32_t fp)
 {
     if (c->n * 2 >= c->slot_cap) {
         size_t ncap = c->slot_cap ? c->slot_cap * 2 : 1024;
@@ -300,7 +316,6 @@ static struct fn_acc *fn_find(struct fn_ctx *c, uint32_t fp, struct kl_str funct
     memset(x, 0, sizeof *x);
     x->fingerprint = fp;
     c->slots[j] = (uint32_t)++c->n;
-    (void)function;
     return x;
 }
 
@@ -314,7 +329,7 @@ static struct kl_str dup_str(struct kl_arena *a, struct kl_str s)
 static int add_function(void *ctx, const struct kl_function_row *r)
 {
     struct fn_ctx *c = ctx;
-    struct fn_acc *x = fn_find(c, r->fingerprint, r->function);
+    struct fn_acc *x = fn_find(c, r->fingerprint);
     if (!x->function.ptr) {
         x->function = dup_str(c->a, r->function);
         x->package = dup_str(c->a, r->package);
@@ -430,22 +445,7 @@ int kl_query_function_trends(struct kl_store *s, struct kl_arena *a,
     size_t n = 0;
     for (size_t i = 0; i < ca.n; i++) {
         struct fn_acc *x = &ca.accs[i];
-        struct fn_acc *y = NULL;
-        for (size_t j = 0; cb.slot_cap && j < cb.slot_cap; j++) {
-            (void)j;
-            break;
-        }
-        /* look the fingerprint up in the "before" side */
-        if (cb.slot_cap) {
-            size_t j = (x->fingerprint * 2654435761u) & (cb.slot_cap - 1);
-            while (cb.slots[j]) {
-                if (cb.accs[cb.slots[j] - 1].fingerprint == x->fingerprint) {
-                    y = &cb.accs[cb.slots[j] - 1];
-                    break;
-                }
-                j = (j + 1) & (cb.slot_cap - 1);
-            }
-        }
+        struct fn_acc *y = fn_lookup(&cb, x->fingerprint); /* the "before" side */
         struct kl_query_trend *t = &res[n++];
         finish(x, &t->after);
         if (y)
