@@ -348,39 +348,7 @@ static int q_profile(void *ctx, const struct kl_profile_row *r)
     struct kl_buf *b = ctx;
     struct kl_jw w;
     kl_jw_init(&w, b);
-    char ts[48];
-    kl_jw_obj_begin(&w);
-    if (r->kind == KL_STORED_CHUNK) {
-        kl_jw_key(&w, "profiler_id");
-        kl_jw_str(&w, r->profiler_id);
-        kl_jw_key(&w, "chunk_id");
-        kl_jw_str(&w, r->chunk_id);
-    } else {
-        kl_jw_key(&w, "profile_id");
-        kl_jw_str(&w, r->profile_id);
-    }
-    kl_jw_key(&w, "project_id");
-    kl_jw_u64(&w, r->project_id);
-    kl_jw_key(&w, "platform");
-    kl_jw_str(&w, r->platform.ptr ? r->platform : KL_STR(""));
-    kl_jw_key(&w, "transaction");
-    if (r->transaction_name.ptr)
-        kl_jw_str(&w, r->transaction_name);
-    else
-        kl_jw_null(&w);
-    kl_jw_key(&w, "release");
-    if (r->release.ptr)
-        kl_jw_str(&w, r->release);
-    else
-        kl_jw_null(&w);
-    kl_rfc3339_format(r->start_ns, ts);
-    kl_jw_key(&w, "timestamp");
-    kl_jw_cstr(&w, ts);
-    kl_jw_key(&w, "duration_ns");
-    kl_jw_u64(&w, r->duration_ns);
-    kl_jw_key(&w, "samples");
-    kl_jw_u64(&w, r->sample_count);
-    kl_jw_obj_end(&w);
+    kl_query_write_profile_row(&w, r, "timestamp");
     line(b);
     return 0;
 }

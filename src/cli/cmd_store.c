@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "json/json.h"
 #include "pipeline/outcome.h"
+#include "query/query.h"
 #include "store/store.h"
 
 const char kl_cmd_project_help[] =
@@ -331,46 +332,7 @@ static int print_profile(void *ctx, const struct kl_profile_row *r)
     struct kl_buf *b = ctx;
     struct kl_jw w;
     kl_jw_init(&w, b);
-    kl_jw_obj_begin(&w);
-    if (r->kind == KL_STORED_CHUNK) {
-        kl_jw_key(&w, "profiler_id");
-        kl_jw_str(&w, r->profiler_id);
-        kl_jw_key(&w, "chunk_id");
-        kl_jw_str(&w, r->chunk_id);
-    } else {
-        kl_jw_key(&w, "profile_id");
-        kl_jw_str(&w, r->profile_id);
-    }
-    kl_jw_key(&w, "org_id");
-    kl_jw_u64(&w, r->organization_id);
-    kl_jw_key(&w, "project_id");
-    kl_jw_u64(&w, r->project_id);
-    kl_jw_key(&w, "platform");
-    kl_jw_str(&w, r->platform.ptr ? r->platform : KL_STR(""));
-    kl_jw_key(&w, "transaction");
-    if (r->transaction_name.ptr)
-        kl_jw_str(&w, r->transaction_name);
-    else
-        kl_jw_null(&w);
-    kl_jw_key(&w, "release");
-    if (r->release.ptr)
-        kl_jw_str(&w, r->release);
-    else
-        kl_jw_null(&w);
-    kl_jw_key(&w, "environment");
-    if (r->environment.ptr)
-        kl_jw_str(&w, r->environment);
-    else
-        kl_jw_null(&w);
-    char ts[48];
-    kl_rfc3339_format(r->start_ns, ts);
-    kl_jw_key(&w, "start");
-    kl_jw_cstr(&w, ts);
-    kl_jw_key(&w, "duration_ns");
-    kl_jw_u64(&w, r->duration_ns);
-    kl_jw_key(&w, "samples");
-    kl_jw_u64(&w, r->sample_count);
-    kl_jw_obj_end(&w);
+    kl_query_write_profile_row(&w, r, "start");
     put_line(b);
     return 0;
 }

@@ -68,5 +68,10 @@ int kl_query_function_trends(struct kl_store *s, struct kl_arena *a,
 
 /* JSON writers shared by the API and the CLI. */
 void kl_query_write_function(struct kl_jw *w, const struct kl_query_function *f);
+/* One stored profile or chunk: profile_id (or profiler_id and chunk_id), org_id,
+ * project_id, platform, transaction, release, environment, <time_key> (RFC 3339 start),
+ * duration_ns, samples. */
+void kl_query_write_profile_row(struct kl_jw *w, const struct kl_profile_row *r,
+                                const char *time_key);
 
 #endif

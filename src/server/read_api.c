@@ -250,33 +250,11 @@ static void opt_str(struct kl_jw *w, const char *k, struct kl_str s)
 static int list_row(void *ctx, const struct kl_profile_row *r)
 {
     struct list_ctx *c = ctx;
-    struct kl_jw *w = &c->w;
     if (c->n >= c->max) {
         c->n++;
         return 1;
     }
-    char ts[48];
-    kl_jw_obj_begin(w);
-    if (r->kind == KL_STORED_CHUNK) {
-        opt_str(w, "profiler_id", r->profiler_id);
-        opt_str(w, "chunk_id", r->chunk_id);
-    } else {
-        opt_str(w, "profile_id", r->profile_id);
-    }
-    kl_jw_key(w, "project_id");
-    kl_jw_u64(w, r->project_id);
-    opt_str(w, "platform", r->platform);
-    opt_str(w, "transaction", r->transaction_name);
-    opt_str(w, "release", r->release);
-    opt_str(w, "environment", r->environment);
-    kl_rfc3339_format(r->start_ns, ts);
-    kl_jw_key(w, "timestamp");
-    kl_jw_cstr(w, ts);
-    kl_jw_key(w, "duration_ns");
-    kl_jw_u64(w, r->duration_ns);
-    kl_jw_key(w, "samples");
-    kl_jw_u64(w, r->sample_count);
-    kl_jw_obj_end(w);
+    kl_query_write_profile_row(&c->w, r, "timestamp");
     c->n++;
     return 0;
 }
