@@ -21,7 +21,8 @@
  * Semantic checks (indexes in range, durations, transactions) are validation's job
  * (ingest/validate.h), as in Relay.
  * Limits: KL_MAX_* in profile/profile.h, checked before each allocation; JSON depth 128.
- * Threads: reentrant. Tests: tests/unit/test_parse.c, tests/golden, fuzz/fuzz_profile.c.
+ * Threads: reentrant. Tests: tests/unit/test_validate.c, tests/golden (tests/cli/golden.sh),
+ * fuzz/fuzz_profile.c.
  */
 #ifndef KL_INGEST_PARSE_H
 #define KL_INGEST_PARSE_H

@@ -9,7 +9,7 @@
  * Ownership: strings live in arena a (the JSON doc is kept there). Errors: invalid JSON or
  * a non-object event -> KL_R_PROFILING_INVALID_TRANSACTION_METADATA is NOT used here; a bad
  * event is reported with KL_R_ENVELOPE_MALFORMED and the profile is processed without it.
- * Limits: KL_MAX_MAP_ENTRIES tags. Tests: tests/unit/test_ingest.c.
+ * Limits: KL_MAX_MAP_ENTRIES tags. Tests: tests/cli/process.sh (--transaction, envelopes).
  */
 #ifndef KL_INGEST_TX_EVENT_H
 #define KL_INGEST_TX_EVENT_H

@@ -14,7 +14,7 @@
  * profiling_malformed_samples, profiling_malformed_stacks, profiling_duration_is_too_long,
  * profiling_duration_is_zero, profiling_invalid_base64_value,
  * profiling_invalid_sampled_profile, invalid_build_id.
- * Threads: one profile per call. Tests: tests/unit/test_validate.c, tests/cli/reasons.sh.
+ * Threads: one profile per call. Tests: tests/unit/test_validate.c, tests/cli/process.sh.
  */
 #ifndef KL_INGEST_VALIDATE_H
 #define KL_INGEST_VALIDATE_H

@@ -10,7 +10,8 @@
  *
  * Ownership: writes into out (a kl_buf, possibly streaming to a sink); reads p only.
  * Errors: out's sticky error (KL_R_BUF_TOO_BIG, KL_R_IO_WRITE) is returned. Threads: pure.
- * Tests: tests/golden/process (all of ../shared/corpus/sentry), tests/unit/test_pipeline.c.
+ * Tests: tests/golden/process (all of ../shared/corpus/sentry), tests/unit/test_store.c,
+ * fuzz/fuzz_profile.c (write, parse back).
  */
 #ifndef KL_OUTPUT_STORED_H
 #define KL_OUTPUT_STORED_H

@@ -12,7 +12,7 @@
  * occurrences. Android profiles over 15 s have no tree (vroomrs skips them).
  * Ownership: everything in arena a; the item borrows it. Errors: the call-tree reasons;
  * a failure here is reported, the caller stores the profile without read-side data.
- * Tests: tests/unit/test_derive.c, tests/cli/query.sh.
+ * Tests: tests/cli/query.sh (through the server), tests/unit/test_store.c.
  */
 #ifndef KL_PIPELINE_DERIVE_H
 #define KL_PIPELINE_DERIVE_H

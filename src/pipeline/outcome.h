@@ -16,7 +16,7 @@
  *   chunk accepted: profile_chunk(_ui) 1 + profile_duration(_ui) in ms (capped at 66000);
  *   transaction profile invalid: profile (+ profile_indexed when sampled), with the reason;
  *   chunk invalid: profile_chunk (never _ui, as Sentry does), with the reason.
- * Errors: none. Threads: pure functions. Tests: tests/unit/test_pipeline.c.
+ * Errors: none. Threads: pure functions. Tests: tests/unit/test_validate.c, tests/cli/process.sh.
  */
 #ifndef KL_PIPELINE_OUTCOME_H
 #define KL_PIPELINE_OUTCOME_H

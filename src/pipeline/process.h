@@ -18,7 +18,7 @@
  * the input must still have KL_PADDING readable bytes after len).
  * Errors: res->err holds the first failure; its reason is the outcome's reason.
  * Threads: independent calls on different arenas may run in parallel.
- * Tests: tests/unit/test_pipeline.c, tests/golden/process/.
+ * Tests: tests/unit/test_validate.c, tests/golden/process/, tests/cli/process.sh.
  */
 #ifndef KL_PIPELINE_PROCESS_H
 #define KL_PIPELINE_PROCESS_H

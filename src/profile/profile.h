@@ -34,7 +34,7 @@
  * stack entry < frame count, every sample's thread < thread count.
  * Errors/threads: plain data; one thread at a time.
  * Limits: the KL_MAX_* constants below, enforced by the parsers before allocating.
- * Tests: tests/unit/test_profile.c, tests/golden/.
+ * Tests: tests/unit/test_validate.c, tests/unit/test_normalize.c, tests/golden/.
  */
 #ifndef KL_PROFILE_PROFILE_H
 #define KL_PROFILE_PROFILE_H

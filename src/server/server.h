@@ -22,7 +22,7 @@
  * Errors: startup failures are returned (kl_err); request failures are answered with their
  * reason and logged one line each; a store failure keeps the record unretired (replayed at
  * the next start) and is logged.
- * Tests: tests/http/serve.sh (the real binary on loopback), tests/http/crash.sh (kill -9).
+ * Tests: tests/cli/serve.sh (the real binary on loopback), tests/cli/crash.sh (kill -9).
  */
 #ifndef KL_SERVER_SERVER_H
 #define KL_SERVER_SERVER_H
