@@ -129,6 +129,8 @@ struct kl_req {
     const char *body; /* decoded; KL_PADDING zero bytes after body_len; never NULL */
     size_t body_len;
     size_t wire_len;           /* bytes received before decoding */
+    const char *wire;          /* those bytes as received (== body for identity); valid
+                                  until the response is sent */
     enum kl_encoding encoding; /* from Content-Encoding */
     char id[33];               /* request id, 32 hex + NUL (also sent as X-Request-Id) */
     int64_t start_ns;          /* kl_monotonic_ns when the request line arrived */

@@ -511,6 +511,7 @@ static enum MHD_Result on_complete(struct kl_http_conn *c)
         return answer_error(c, &c->pending);
 
     r->wire_len = c->len;
+    r->wire = c->buf ? c->buf : "";
     if (r->encoding == KL_ENC_IDENTITY) {
         if (c->len > s->cfg.max_decoded_bytes) {
             struct kl_err e = KL_ERR_INIT;
