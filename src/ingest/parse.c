@@ -43,6 +43,15 @@ struct ctx {
 /* ---------------------------------------------------------------------------------- */
 /* scalars                                                                             */
 
+/* A nullable object: 1 with it begun, 0 for null (the field is absent), -1 on error. */
+static int opt_obj_begin(struct kl_json_val *v, struct kl_json_iter *it)
+{
+    int n = kl_json_is_null(v);
+    if (n != 0)
+        return n < 0 ? -1 : 0;
+    return kl_json_obj_begin(v, it) < 0 ? -1 : 1;
+}
+
 /* Optional string: null -> absent. Interned when intern is set. */
 static int opt_str(struct ctx *c, struct kl_json_val *v, struct kl_str *out, bool intern)
 {
@@ -227,14 +236,12 @@ static int addr_field(struct ctx *c, struct kl_json_val *v, uint64_t *out, bool 
 
 static int string_map(struct ctx *c, struct kl_json_val *v, kl_vec_kv *out, bool *has)
 {
-    int n = kl_json_is_null(v);
-    if (n != 0)
-        return n < 0 ? -1 : 0;
     struct kl_json_iter it;
     struct kl_str k;
     struct kl_json_val x;
-    if (kl_json_obj_begin(v, &it) < 0)
-        return -1;
+    int n = opt_obj_begin(v, &it);
+    if (n <= 0)
+        return n;
     *has = true;
     while ((n = kl_json_obj_next(&it, &k, &x)) > 0) {
         if (out->len >= KL_MAX_MAP_ENTRIES)
@@ -491,14 +498,12 @@ static int parse_stacks(struct ctx *c, struct kl_sample_data *d, struct kl_json_
 
 static int parse_frame_data(struct ctx *c, struct kl_frame *f, struct kl_json_val *v)
 {
-    int n = kl_json_is_null(v);
-    if (n != 0)
-        return n < 0 ? -1 : 0;
     struct kl_json_iter it;
     struct kl_str k;
     struct kl_json_val x;
-    if (kl_json_obj_begin(v, &it) < 0)
-        return -1;
+    int n = opt_obj_begin(v, &it);
+    if (n <= 0)
+        return n;
     f->flags |= KL_FRAME_HAS_DATA;
     while ((n = kl_json_obj_next(&it, &k, &x)) > 0) {
         int r = 0;
@@ -628,14 +633,12 @@ static int parse_frames(struct ctx *c, struct kl_sample_data *d, struct kl_json_
 
 static int parse_thread_metadata(struct ctx *c, struct kl_sample_data *d, struct kl_json_val *v)
 {
-    int n = kl_json_is_null(v);
-    if (n != 0)
-        return n < 0 ? -1 : 0;
     struct kl_json_iter it;
     struct kl_str k;
     struct kl_json_val x;
-    if (kl_json_obj_begin(v, &it) < 0)
-        return -1;
+    int n = opt_obj_begin(v, &it);
+    if (n <= 0)
+        return n;
     d->has_thread_metadata = true;
     while ((n = kl_json_obj_next(&it, &k, &x)) > 0) {
         int64_t ix = thread_index(c, d, k);
@@ -676,14 +679,12 @@ static int parse_thread_metadata(struct ctx *c, struct kl_sample_data *d, struct
 
 static int parse_queue_metadata(struct ctx *c, struct kl_sample_data *d, struct kl_json_val *v)
 {
-    int n = kl_json_is_null(v);
-    if (n != 0)
-        return n < 0 ? -1 : 0;
     struct kl_json_iter it;
     struct kl_str k;
     struct kl_json_val x;
-    if (kl_json_obj_begin(v, &it) < 0)
-        return -1;
+    int n = opt_obj_begin(v, &it);
+    if (n <= 0)
+        return n;
     d->has_queue_metadata = true;
     while ((n = kl_json_obj_next(&it, &k, &x)) > 0) {
         int qi = queue_index(c, d, k);
@@ -1072,14 +1073,12 @@ static int parse_os(struct ctx *c, struct kl_json_val *v)
 static int parse_name_version(struct ctx *c, struct kl_json_val *v, struct kl_str *name,
                               struct kl_str *version, bool *has, const char *what)
 {
-    int n = kl_json_is_null(v);
-    if (n != 0)
-        return n < 0 ? -1 : 0;
     struct kl_json_iter it;
     struct kl_str k;
     struct kl_json_val x;
-    if (kl_json_obj_begin(v, &it) < 0)
-        return -1;
+    int n = opt_obj_begin(v, &it);
+    if (n <= 0)
+        return n;
     while ((n = kl_json_obj_next(&it, &k, &x)) > 0) {
         int r = 0;
         if (kl_str_eq_c(k, "name"))
@@ -1147,15 +1146,13 @@ static int parse_transaction(struct ctx *c, struct kl_json_val *v, struct kl_tra
 static int parse_measurements(struct ctx *c, struct kl_json_val *v)
 {
     struct kl_profile *p = c->p;
-    int n = kl_json_is_null(v);
-    if (n != 0)
-        return n < 0 ? -1 : 0;
     struct kl_json_iter it;
     struct kl_str k;
     struct kl_json_val x;
     size_t total = 0;
-    if (kl_json_obj_begin(v, &it) < 0)
-        return -1;
+    int n = opt_obj_begin(v, &it);
+    if (n <= 0)
+        return n;
     p->has_measurements = true;
     while ((n = kl_json_obj_next(&it, &k, &x)) > 0) {
         if (p->measurements.len >= KL_MAX_MAP_ENTRIES)
@@ -1301,14 +1298,12 @@ static int parse_image(struct ctx *c, struct kl_json_val *v, struct kl_image *im
 static int parse_debug_meta(struct ctx *c, struct kl_json_val *v)
 {
     struct kl_profile *p = c->p;
-    int n = kl_json_is_null(v);
-    if (n != 0)
-        return n < 0 ? -1 : 0;
     struct kl_json_iter it;
     struct kl_str k;
     struct kl_json_val x;
-    if (kl_json_obj_begin(v, &it) < 0)
-        return -1;
+    int n = opt_obj_begin(v, &it);
+    if (n <= 0)
+        return n;
     p->has_debug_meta = true;
     while ((n = kl_json_obj_next(&it, &k, &x)) > 0) {
         if (!kl_str_eq_c(k, "images") || kl_json_is_null(&x) > 0)
