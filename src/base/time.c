@@ -149,6 +149,47 @@ size_t kl_rfc3339_format_nanos(int64_t ns, char *out)
     return format_common(ns, out, 9, "+00:00");
 }
 
+bool kl_time_arg_parse(struct kl_str s, int64_t *ns_out)
+{
+    uint64_t secs;
+    if (kl_parse_u64(s, &secs)) {
+        if (secs > 9223372035ULL)
+            return false;
+        *ns_out = (int64_t)secs * 1000000000LL;
+        return true;
+    }
+    return kl_rfc3339_parse(s, ns_out);
+}
+
+bool kl_period_parse(struct kl_str p, int64_t *secs_out)
+{
+    uint64_t n;
+    if (p.len < 2 || !kl_parse_u64(kl_str_make(p.ptr, p.len - 1), &n) || n > 100000)
+        return false;
+    int64_t unit;
+    switch (p.ptr[p.len - 1]) {
+    case 's':
+        unit = 1;
+        break;
+    case 'm':
+        unit = 60;
+        break;
+    case 'h':
+        unit = 3600;
+        break;
+    case 'd':
+        unit = 86400;
+        break;
+    case 'w':
+        unit = 7 * 86400;
+        break;
+    default:
+        return false;
+    }
+    *secs_out = (int64_t)n * unit;
+    return true;
+}
+
 int64_t kl_now_ns(void)
 {
     struct timespec ts;

@@ -22,6 +22,11 @@ size_t kl_rfc3339_format(int64_t ns, char *out);
 /* Relay's transaction.start/end form: "+00:00" offset and nine fraction digits. */
 size_t kl_rfc3339_format_nanos(int64_t ns, char *out);
 
+/* A point in time as users type it: unix seconds or RFC 3339. false on junk or overflow. */
+bool kl_time_arg_parse(struct kl_str s, int64_t *ns_out);
+/* A period like "90s", "15m", "24h", "14d", "2w" (Sentry's statsPeriod); false otherwise. */
+bool kl_period_parse(struct kl_str p, int64_t *secs_out);
+
 int64_t kl_now_ns(void);
 int64_t kl_monotonic_ns(void);
 

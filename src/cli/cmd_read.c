@@ -74,16 +74,6 @@ struct read_opts {
     const char *what;
 };
 
-static int time_arg(const char *s, int64_t *ns)
-{
-    uint64_t secs;
-    if (kl_parse_u64(kl_str_c(s), &secs)) {
-        *ns = (int64_t)secs * 1000000000LL;
-        return 0;
-    }
-    return kl_rfc3339_parse(kl_str_c(s), ns) ? 0 : -1;
-}
-
 static int parse(int argc, char **argv, struct read_opts *o, const char *cmd)
 {
     memset(o, 0, sizeof *o);
@@ -155,7 +145,7 @@ static int parse(int argc, char **argv, struct read_opts *o, const char *cmd)
             fprintf(stderr, "kiln: unknown option '%s'; see 'kiln %s --help'\n", a, cmd);
             return 2;
         }
-        if (t && time_arg(v, t) < 0) {
+        if (t && !kl_time_arg_parse(kl_str_c(v), t)) {
             fprintf(stderr, "kiln: %s takes RFC 3339 or unix seconds, not '%s'\n", a, v);
             return 2;
         }

@@ -68,16 +68,6 @@ struct common {
     char **argv;
 };
 
-static int parse_time(const char *s, int64_t *ns)
-{
-    uint64_t secs;
-    if (kl_parse_u64(kl_str_c(s), &secs)) {
-        *ns = (int64_t)secs * 1000000000LL;
-        return 0;
-    }
-    return kl_rfc3339_parse(kl_str_c(s), ns) ? 0 : -1;
-}
-
 /* Parse shared options; positionals are collected in c->argv. Returns 0, or the exit code. */
 static int parse_common(int argc, char **argv, struct common *c, const char *cmd)
 {
@@ -106,7 +96,8 @@ static int parse_common(int argc, char **argv, struct common *c, const char *cmd
         } else if (!strcmp(a, "--host")) {
             c->host = v;
         } else if (!strcmp(a, "--since") || !strcmp(a, "--until")) {
-            if (parse_time(v, !strcmp(a, "--since") ? &c->since_ns : &c->until_ns) < 0) {
+            if (!kl_time_arg_parse(kl_str_c(v),
+                                   !strcmp(a, "--since") ? &c->since_ns : &c->until_ns)) {
                 fprintf(stderr, "kiln: %s takes RFC 3339 or unix seconds, not '%s'\n", a, v);
                 return 2;
             }

@@ -147,6 +147,8 @@ void kl_jw_key(struct kl_jw *w, const char *key); /* key is a plain ASCII litera
 void kl_jw_key_str(struct kl_jw *w, struct kl_str key);
 void kl_jw_str(struct kl_jw *w, struct kl_str s);
 void kl_jw_cstr(struct kl_jw *w, const char *s);
+/* key, then s, or null when s is absent (ptr NULL): serde's Option<String> without skip. */
+void kl_jw_key_str_or_null(struct kl_jw *w, const char *key, struct kl_str s);
 void kl_jw_u64(struct kl_jw *w, uint64_t v);
 void kl_jw_i64(struct kl_jw *w, int64_t v);
 /* A whole array of unsigned integers in one go (stacks: millions of entries). */

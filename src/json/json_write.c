@@ -151,6 +151,15 @@ void kl_jw_str(struct kl_jw *w, struct kl_str s)
     put_string(w->out, s);
 }
 
+void kl_jw_key_str_or_null(struct kl_jw *w, const char *key, struct kl_str s)
+{
+    kl_jw_key(w, key);
+    if (s.ptr)
+        kl_jw_str(w, s);
+    else
+        kl_jw_null(w);
+}
+
 void kl_jw_cstr(struct kl_jw *w, const char *s)
 {
     kl_jw_str(w, kl_str_c(s));

@@ -17,14 +17,6 @@ static void key_opt_str(struct kl_jw *w, const char *k, struct kl_str s)
         key_str(w, k, s);
 }
 /* Option<String> without skip_serializing_if: null when absent */
-static void key_str_or_null(struct kl_jw *w, const char *k, struct kl_str s)
-{
-    kl_jw_key(w, k);
-    if (s.ptr)
-        kl_jw_str(w, s);
-    else
-        kl_jw_null(w);
-}
 static void key_u64(struct kl_jw *w, const char *k, uint64_t v)
 {
     kl_jw_key(w, k);
@@ -294,7 +286,7 @@ static void write_v1(struct kl_jw *w, const struct kl_profile *p)
     key_opt_str(w, "manufacturer", p->device_manufacturer);
     key_opt_str(w, "model", p->device_model);
     kl_jw_obj_end(w);
-    key_str_or_null(w, "environment", p->environment);
+    kl_jw_key_str_or_null(w, "environment", p->environment);
     key_str(w, "event_id", p->event_id);
     write_measurements(w, p, false);
     kl_jw_key(w, "os");
@@ -353,7 +345,7 @@ static void write_v2(struct kl_jw *w, const struct kl_profile *p)
     key_str(w, "profiler_id", p->profiler_id);
     write_debug_meta(w, p);
     write_client_sdk(w, p, true);
-    key_str_or_null(w, "environment", p->environment);
+    kl_jw_key_str_or_null(w, "environment", p->environment);
     key_str(w, "platform", p->platform);
     key_opt_str(w, "release", p->release);
     key_str(w, "version", p->version);

@@ -504,25 +504,16 @@ void kl_query_write_function(struct kl_jw *w, const struct kl_query_function *f)
     kl_jw_obj_end(w);
 }
 
-static void key_str_or_null(struct kl_jw *w, const char *k, struct kl_str v)
-{
-    kl_jw_key(w, k);
-    if (v.ptr)
-        kl_jw_str(w, v);
-    else
-        kl_jw_null(w);
-}
-
 void kl_query_write_profile_row(struct kl_jw *w, const struct kl_profile_row *r,
                                 const char *time_key)
 {
     char ts[48];
     kl_jw_obj_begin(w);
     if (r->kind == KL_STORED_CHUNK) {
-        key_str_or_null(w, "profiler_id", r->profiler_id);
-        key_str_or_null(w, "chunk_id", r->chunk_id);
+        kl_jw_key_str_or_null(w, "profiler_id", r->profiler_id);
+        kl_jw_key_str_or_null(w, "chunk_id", r->chunk_id);
     } else {
-        key_str_or_null(w, "profile_id", r->profile_id);
+        kl_jw_key_str_or_null(w, "profile_id", r->profile_id);
     }
     kl_jw_key(w, "org_id");
     kl_jw_u64(w, r->organization_id);
@@ -530,9 +521,9 @@ void kl_query_write_profile_row(struct kl_jw *w, const struct kl_profile_row *r,
     kl_jw_u64(w, r->project_id);
     kl_jw_key(w, "platform");
     kl_jw_str(w, r->platform.ptr ? r->platform : KL_STR(""));
-    key_str_or_null(w, "transaction", r->transaction_name);
-    key_str_or_null(w, "release", r->release);
-    key_str_or_null(w, "environment", r->environment);
+    kl_jw_key_str_or_null(w, "transaction", r->transaction_name);
+    kl_jw_key_str_or_null(w, "release", r->release);
+    kl_jw_key_str_or_null(w, "environment", r->environment);
     kl_rfc3339_format(r->start_ns, ts);
     kl_jw_key(w, time_key);
     kl_jw_cstr(w, ts);

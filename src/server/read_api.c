@@ -77,35 +77,6 @@ static int project_id(struct kl_req *req, struct kl_str s, uint64_t *out)
     return 0;
 }
 
-static bool parse_period(struct kl_str p, int64_t *secs)
-{
-    uint64_t n;
-    if (p.len < 2 || !kl_parse_u64(kl_str_make(p.ptr, p.len - 1), &n) || n > 100000)
-        return false;
-    int64_t unit;
-    switch (p.ptr[p.len - 1]) {
-    case 's':
-        unit = 1;
-        break;
-    case 'm':
-        unit = 60;
-        break;
-    case 'h':
-        unit = 3600;
-        break;
-    case 'd':
-        unit = 86400;
-        break;
-    case 'w':
-        unit = 7 * 86400;
-        break;
-    default:
-        return false;
-    }
-    *secs = (int64_t)n * unit;
-    return true;
-}
-
 /* Filter from the request's common parameters; prefix selects "before_"/"after_" variants
  * (e.g. before_query, before_start) for the comparison endpoints. Replies on error. */
 static int filter_from(struct kl_req *req, const char *prefix, struct kl_profile_filter *f)
@@ -133,7 +104,7 @@ static int filter_from(struct kl_req *req, const char *prefix, struct kl_profile
     struct kl_str en = kl_req_query(req, name);
     if (sp.ptr) {
         int64_t secs;
-        if (!parse_period(sp, &secs))
+        if (!kl_period_parse(sp, &secs))
             return fail(req, KL_R_HTTP_BAD_REQUEST, "statsPeriod looks like 24h, 14d, 90m"), -1;
         f->since_ns = kl_now_ns() - secs * 1000000000LL;
     }
@@ -237,15 +208,6 @@ struct list_ctx {
     uint32_t n;   /* rows seen */
     uint32_t max; /* rows written: the page; a row past it only says there is a next page */
 };
-
-static void opt_str(struct kl_jw *w, const char *k, struct kl_str s)
-{
-    kl_jw_key(w, k);
-    if (s.ptr)
-        kl_jw_str(w, s);
-    else
-        kl_jw_null(w);
-}
 
 static int list_row(void *ctx, const struct kl_profile_row *r)
 {
@@ -496,13 +458,13 @@ static int occ_row(void *ctx, const struct kl_occurrence_row *r)
     kl_jw_cstr(w, ts);
     kl_jw_key(w, "type");
     kl_jw_i64(w, r->type);
-    opt_str(w, "category", r->category);
-    opt_str(w, "title", r->title);
-    opt_str(w, "function", r->function);
-    opt_str(w, "package", r->package);
-    opt_str(w, "transaction", r->transaction_name);
-    opt_str(w, "release", r->release);
-    opt_str(w, "fingerprint", r->fingerprint);
+    kl_jw_key_str_or_null(w, "category", r->category);
+    kl_jw_key_str_or_null(w, "title", r->title);
+    kl_jw_key_str_or_null(w, "function", r->function);
+    kl_jw_key_str_or_null(w, "package", r->package);
+    kl_jw_key_str_or_null(w, "transaction", r->transaction_name);
+    kl_jw_key_str_or_null(w, "release", r->release);
+    kl_jw_key_str_or_null(w, "fingerprint", r->fingerprint);
     kl_jw_key(w, "duration_ns");
     kl_jw_u64(w, r->duration_ns);
     kl_jw_key(w, "sample_count");

@@ -240,30 +240,6 @@ static int stats_row(void *ctx, const struct kl_outcome_row *r)
     return 0;
 }
 
-static bool parse_period(struct kl_str p, int64_t *secs)
-{
-    if (p.len < 2)
-        return false;
-    uint64_t n;
-    if (!kl_parse_u64(kl_str_make(p.ptr, p.len - 1), &n) || n > 3650 * 24)
-        return false;
-    switch (p.ptr[p.len - 1]) {
-    case 'm':
-        *secs = (int64_t)n * 60;
-        return true;
-    case 'h':
-        *secs = (int64_t)n * 3600;
-        return true;
-    case 'd':
-        *secs = (int64_t)n * 86400;
-        return true;
-    case 'w':
-        *secs = (int64_t)n * 7 * 86400;
-        return true;
-    }
-    return false;
-}
-
 static int handle_stats(struct kl_req *req)
 {
     struct kl_server *s = req->app;
@@ -280,11 +256,11 @@ static int handle_stats(struct kl_req *req)
     int64_t now = kl_now_ns() / 1000000000LL, period = 86400, end_s = now;
     struct kl_str sp = kl_req_query(req, "statsPeriod"), st = kl_req_query(req, "start"),
                   en = kl_req_query(req, "end"), iv = kl_req_query(req, "interval");
-    if (sp.ptr && !parse_period(sp, &period)) {
+    if (sp.ptr && !kl_period_parse(sp, &period)) {
         kl_err_set(&err, KL_R_HTTP_BAD_REQUEST, "statsPeriod must look like 24h, 14d, 90m");
         return kl_http_reply_error(req, &err);
     }
-    if (iv.ptr && (!parse_period(iv, &c.interval_s) || c.interval_s < 3600)) {
+    if (iv.ptr && (!kl_period_parse(iv, &c.interval_s) || c.interval_s < 3600)) {
         kl_err_set(&err, KL_R_HTTP_BAD_REQUEST, "interval must be 1h or longer (1h, 1d)");
         return kl_http_reply_error(req, &err);
     }
