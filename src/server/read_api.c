@@ -511,6 +511,9 @@ int kl_api_occurrences(struct kl_req *req)
 
 /* ---- chunks merged over a time range (spec §8, "Merged sample chunk") ---- */
 
+/* A merge holds every chunk's profile in memory at once: about 17 hours of 60 s chunks. */
+#define KL_API_MAX_MERGED_CHUNKS 1000
+
 struct chunk_ref {
     struct kl_str key;
     int64_t start_ns;
@@ -646,6 +649,9 @@ int kl_api_chunks(struct kl_req *req)
         return kl_http_reply_error(req, &err);
     if (cs.n == 0)
         return fail(req, KL_R_STORE_NOT_FOUND, "no chunks found to merge");
+    if (cs.n > KL_API_MAX_MERGED_CHUNKS)
+        return fail(req, KL_R_HTTP_BAD_REQUEST,
+                    "more than 1000 chunks in the range; narrow start and end");
     qsort(cs.refs, cs.n, sizeof *cs.refs, cmp_chunk);
     struct kl_profile *merged = NULL;
     double lo = (double)start_ns / 1e9, hi = (double)end_ns / 1e9;
