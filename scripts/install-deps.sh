@@ -12,7 +12,7 @@ pkgs=(
     libsqlite3-dev                    # embedded store
     libmicrohttpd-dev                 # HTTP server
     libmsgpack-dev                    # Relay->Sentry message decoding
-    python3 time gzip curl            # test drivers (tests/cli/serve.sh posts with curl)
+    python3 time gzip zstd curl       # test drivers (tests/cli/serve.sh posts with curl)
 )
 if [ "${KL_BENCH_DEPS:-0}" = 1 ]; then
     pkgs+=(wrk hyperfine)
