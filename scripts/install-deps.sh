@@ -8,7 +8,8 @@ pkgs=(
     build-essential cmake ninja-build pkg-config
     clang libclang-rt-14-dev          # ASan/UBSan and libFuzzer builds
     libsimdjson-dev                   # JSON parsing (json/json_simdjson.cpp)
-    zlib1g-dev libzstd-dev liblz4-dev # envelope and blob compression
+    zlib1g-dev libzstd-dev liblz4-dev # envelope and blob compression, queue checksums
+    libdeflate-dev                    # fast whole-buffer gzip/deflate decoding
     libsqlite3-dev                    # embedded store
     libmicrohttpd-dev                 # HTTP server
     libmsgpack-dev                    # Relay->Sentry message decoding

@@ -3,6 +3,10 @@
  * Every decoder writes into one struct outbuf whose data capacity never exceeds max_out + 1:
  * producing that extra byte is the signal that the input decodes to more than allowed, and
  * the call fails right there, before any further allocation.
+ *
+ * gzip and deflate go through libdeflate (Debian libdeflate-dev), which decodes whole buffers
+ * about twice as fast as zlib's streaming inflate (measured on the ingest path: zlib was a
+ * tenth of a worker's CPU per envelope); zstd streams through libzstd.
  */
 #include "base/decompress.h"
 
@@ -12,14 +16,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include <zlib.h>
+#include <libdeflate.h>
 #include <zstd.h>
 
 #include "base/buf.h"
 
 #define MIN_INITIAL_CAP (64 * 1024)
-/* zlib counts in uInt; feed it at most this much input or output per call. */
-#define ZLIB_CHUNK ((size_t)1 << 30)
 
 const char *kl_encoding_name(enum kl_encoding e)
 {
@@ -142,7 +144,7 @@ static int ob_check(struct outbuf *ob, struct kl_err *err)
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* zlib: gzip, zlib-wrapped and raw deflate                                               */
+/* libdeflate: gzip, zlib-wrapped and raw deflate                                         */
 
 /* A zlib (RFC 1950) header: method 8, window <= 32 KiB, check bits make it a multiple of 31. */
 static bool is_zlib_header(const unsigned char *u, size_t n)
@@ -150,74 +152,67 @@ static bool is_zlib_header(const unsigned char *u, size_t n)
     return n >= 2 && (u[0] & 0x0f) == 8 && (u[0] >> 4) <= 7 && ((u[0] << 8) | u[1]) % 31 == 0;
 }
 
+/* One gzip member, zlib stream or raw deflate stream from in[0..n) into the room left in ob.
+ * libdeflate decodes whole buffers only, so when the room is too small the buffer grows
+ * (doubling, never past max_out + 1) and the member is decoded again from its start; a
+ * truthful size hint (gzip's ISIZE) makes that the exception. OUT: *used = input consumed. */
+static int inflate_member(struct libdeflate_decompressor *d, struct outbuf *ob,
+                          enum kl_encoding enc, bool zlib_wrapped, const unsigned char *in,
+                          size_t n, size_t *used, struct kl_err *err)
+{
+    for (;;) {
+        size_t room = ob->cap - ob->len, got = 0;
+        void *dst = ob->p + ob->len;
+        enum libdeflate_result r;
+        if (enc == KL_ENC_GZIP)
+            r = libdeflate_gzip_decompress_ex(d, in, n, dst, room, used, &got);
+        else if (zlib_wrapped)
+            r = libdeflate_zlib_decompress_ex(d, in, n, dst, room, used, &got);
+        else
+            r = libdeflate_deflate_decompress_ex(d, in, n, dst, room, used, &got);
+        if (r == LIBDEFLATE_SUCCESS) {
+            ob->len += got;
+            return ob_check(ob, err);
+        }
+        if (r != LIBDEFLATE_INSUFFICIENT_SPACE)
+            return kl_err_set(err, KL_R_ENVELOPE_DECOMPRESS, "corrupt or truncated %s data",
+                              kl_encoding_name(enc));
+        /* Full: ask for more room exactly as a streaming decoder would (fails at the limit). */
+        size_t len = ob->len;
+        ob->len = ob->cap;
+        if (ob_make_room(ob, err) < 0) {
+            ob->len = len;
+            return -1;
+        }
+        ob->len = len;
+    }
+}
+
 static int inflate_all(struct outbuf *ob, enum kl_encoding enc, const char *in, size_t n,
                        struct kl_err *err)
 {
     const unsigned char *u = (const unsigned char *)in;
-    int wbits;
-    if (enc == KL_ENC_GZIP)
-        wbits = 16 + MAX_WBITS;
-    else if (is_zlib_header(u, n))
-        wbits = MAX_WBITS;
-    else
-        wbits = -MAX_WBITS;
-
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (inflateInit2(&z, wbits) != Z_OK)
-        return kl_err_set(err, KL_R_INTERNAL, "cannot initialize zlib");
-
-    const unsigned char *next = u;
-    size_t left = n; /* input not yet handed to zlib */
-    int rc = -1;
-    for (;;) {
-        if (ob_make_room(ob, err) < 0)
-            goto out;
-        if (z.avail_in == 0 && left > 0) {
-            size_t k = left < ZLIB_CHUNK ? left : ZLIB_CHUNK;
-            z.next_in = (unsigned char *)next;
-            z.avail_in = (uInt)k;
-            next += k;
-            left -= k;
+    bool zlib_wrapped = enc != KL_ENC_GZIP && is_zlib_header(u, n);
+    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+    if (!d)
+        return kl_err_set(err, KL_R_INTERNAL, "cannot allocate a deflate decompressor");
+    int rc = 0;
+    size_t off = 0;
+    do {
+        size_t used = 0;
+        if (inflate_member(d, ob, enc, zlib_wrapped, u + off, n - off, &used, err) < 0) {
+            rc = -1;
+            break;
         }
-        size_t room = ob->cap - ob->len;
-        if (room > ZLIB_CHUNK)
-            room = ZLIB_CHUNK;
-        z.next_out = (unsigned char *)ob->p + ob->len;
-        z.avail_out = (uInt)room;
-        int zr = inflate(&z, Z_NO_FLUSH);
-        ob->len += room - z.avail_out;
-        if (ob_check(ob, err) < 0)
-            goto out;
-        if (zr == Z_STREAM_END) {
-            bool more = z.avail_in > 0 || left > 0;
-            if (!more)
-                break;
-            if (enc != KL_ENC_GZIP) {
-                kl_err_set(err, KL_R_ENVELOPE_DECOMPRESS, "trailing data after deflate stream");
-                goto out;
-            }
-            /* gzip allows concatenated members (gzip a >> f; gzip b >> f) */
-            if (inflateReset(&z) != Z_OK) {
-                kl_err_set(err, KL_R_INTERNAL, "cannot reset zlib");
-                goto out;
-            }
-            continue;
+        off += used;
+        /* gzip allows concatenated members (gzip a >> f; gzip b >> f); nothing else may
+         * follow a deflate or zlib stream */
+        if (off < n && enc != KL_ENC_GZIP) {
+            rc = kl_err_set(err, KL_R_ENVELOPE_DECOMPRESS, "trailing data after deflate stream");
+            break;
         }
-        if (zr != Z_OK && zr != Z_BUF_ERROR) {
-            kl_err_set(err, KL_R_ENVELOPE_DECOMPRESS, "corrupt %s data: %s", kl_encoding_name(enc),
-                       z.msg ? z.msg : "inflate failed");
-            goto out;
-        }
-        /* Room left but no input to fill it: the stream ended early. */
-        if (z.avail_in == 0 && left == 0 && z.avail_out > 0) {
-            kl_err_set(err, KL_R_ENVELOPE_DECOMPRESS, "truncated %s data", kl_encoding_name(enc));
-            goto out;
-        }
-    }
-    rc = 0;
-out:
-    inflateEnd(&z);
+    } while (off < n);
+    libdeflate_free_decompressor(d);
     return rc;
 }
 
@@ -293,10 +288,19 @@ int kl_decompress(struct kl_arena *a, enum kl_encoding enc, const char *in, size
         rc = 0;
         break;
     case KL_ENC_GZIP:
-    case KL_ENC_DEFLATE:
-        ob_init(&ob, max_out, n > SIZE_MAX / 4 ? SIZE_MAX / 4 : n * 4);
+    case KL_ENC_DEFLATE: {
+        size_t hint = n > SIZE_MAX / 4 ? SIZE_MAX / 4 : n * 4;
+        if (enc == KL_ENC_GZIP && n >= 18) {
+            /* ISIZE: the last member's size mod 2^32, attacker-controlled and only a hint
+             * for the first buffer (ob_init caps it at max_out + 1; pages never written are
+             * never touched). A single-member body then decodes in one pass. */
+            const unsigned char *t = (const unsigned char *)in + n - 4;
+            hint = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+        }
+        ob_init(&ob, max_out, hint);
         rc = inflate_all(&ob, enc, in, n, err);
         break;
+    }
     case KL_ENC_ZSTD: {
         size_t hint = n > SIZE_MAX / 4 ? SIZE_MAX / 4 : n * 4;
         unsigned long long fcs = ZSTD_getFrameContentSize(in, n);

@@ -1,15 +1,18 @@
 /* decompress.h - bounded decompression of request bodies (gzip, deflate, zstd)
  *
- * What: kl_decompress turns a compressed body into plain bytes, streaming through zlib or
+ * What: kl_decompress turns a compressed body into plain bytes, through libdeflate or
  * libzstd and stopping as soon as the output would pass a caller-given maximum, so a 10 GB
  * "zip bomb" that fits in 10 MB on the wire costs at most max_out bytes of memory. The output
  * is followed by KL_PADDING zero bytes, ready for the JSON reader and the envelope parser.
  * kl_encoding_from_header reads an HTTP Content-Encoding value; kl_encoding_sniff guesses
  * from magic bytes (for `kiln process --envelope file.gz`).
  *
- * Model: one call, one output buffer. The buffer starts at a guess (4x the input, at least
- * 64 KiB) and doubles, never past max_out + 1 + KL_PADDING bytes: the one byte past max_out
- * is how "more output than allowed" is noticed without a second probe. Encodings:
+ * Model: one call, one output buffer. The buffer starts at a guess (gzip's ISIZE, zstd's
+ * frame content size, else 4x the input; at least 64 KiB) and doubles, never past
+ * max_out + 1 + KL_PADDING bytes: the one byte past max_out is how "more output than
+ * allowed" is noticed without a second probe. libdeflate decodes whole members, so a member
+ * that outgrows the buffer is decoded again into the doubled one (rare: ISIZE is right for
+ * every honest single-member body). Encodings:
  *   identity  copy (still checked against max_out, still padded)
  *   gzip      RFC 1952, concatenated members are read one after the other
  *   deflate   HTTP's "deflate" is ambiguous: zlib-wrapped (RFC 1950) when the first two
@@ -17,9 +20,9 @@
  *   zstd      RFC 8878, every frame; window limited to 2^KL_ZSTD_WINDOW_LOG_MAX (8 MiB, enough
  *             for levels <= 19) so a frame cannot demand a 2 GiB window (reliability.md §4.3)
  *
- * Why stream into a growing buffer instead of trusting a declared size: gzip's ISIZE is mod
- * 2^32 and both it and zstd's frame content size are attacker-controlled. A declared zstd
- * content size over max_out is still used to fail early.
+ * Why a growing buffer instead of trusting a declared size: gzip's ISIZE is mod 2^32 and
+ * both it and zstd's frame content size are attacker-controlled; they are only hints. A declared
+ * zstd content size over max_out is still used to fail early.
  *
  * Ownership: with an arena, *out is malloc'd and freed by the arena's release (no copy, no
  * doubling waste from arena growth); with a NULL arena the caller free()s *out. Nothing is
