@@ -45,7 +45,7 @@ bool kl_blob_key_valid(struct kl_str key)
 }
 
 /* ---- zstd contexts, one pair per thread ----
- * A context holds ~1-2 MB of tables at level 3; making one per call would cost more than
+ * A context holds ~1 MB of tables; making one per call would cost more than
  * compressing a small profile. Thread-specific data frees them when a worker exits. */
 
 struct zctx {
