@@ -2,6 +2,7 @@
  * ../shared/spec/dependency-bench.md §2). Output matches serde_json's compact form: no
  * spaces, '/' and non-ASCII unescaped, control characters as \n \t ... or \u00XX, doubles in
  * ryu's shortest form ("82.0", "1e-7"), NaN and infinities as null. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,9 +253,9 @@ void kl_jw_i64(struct kl_jw *w, int64_t v)
     w->out->ptr[w->out->len] = '\0';
 }
 
-/* Shortest digits that read back as v: the smallest precision whose %e form round-trips
- * (round-tripping is monotonic in precision, so a binary search over 1..17 finds it). Then
- * laid out the way ryu (serde_json) does. */
+/* Shortest digits that read back as v (integers directly; otherwise the first of 15, 16, 17
+ * significant digits whose %e form round-trips, trailing zeros dropped), laid out the way
+ * ryu (serde_json) does. */
 size_t kl_fmt_f64(double v, char *out)
 {
     if (!isfinite(v)) {
@@ -267,30 +268,39 @@ size_t kl_fmt_f64(double v, char *out)
         memcpy(out, z, n + 1);
         return n;
     }
-    char tmp[40];
-    int lo = 1, hi = 17;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        snprintf(tmp, sizeof tmp, "%.*e", mid - 1, v);
-        if (strtod(tmp, NULL) == v)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    snprintf(tmp, sizeof tmp, "%.*e", lo - 1, v);
-    /* tmp = [-]d[.ddd]e[+-]XX */
     char digits[24];
-    int nd = 0;
-    const char *p = tmp;
-    bool neg = false;
-    if (*p == '-')
-        neg = true, p++;
-    while (*p && *p != 'e') {
-        if (*p != '.')
-            digits[nd++] = *p;
-        p++;
+    int nd = 0, exp10 = 0; /* value = d.ddd x 10^exp10 */
+    bool neg = v < 0;
+    double mag = neg ? -v : v;
+    if (mag < 1e15 && mag == (double)(uint64_t)mag) {
+        /* An integer of at most 15 digits is exact, and its digits are the shortest. */
+        char tmp[24];
+        nd = (int)fmt_u64((uint64_t)mag, tmp);
+        memcpy(digits, tmp, (size_t)nd);
+        exp10 = nd - 1;
+    } else {
+        /* Shortest digits that read back as v. When 15 significant digits read back, they
+         * are the shortest ones padded with zeros (a double's rounding interval is far
+         * narrower than the 15-digit spacing); otherwise 16, and 17 always does. Subnormals
+         * have wide intervals, so for them every precision from 1 is tried. */
+        char tmp[40];
+        int prec = mag < DBL_MIN ? 1 : 15;
+        for (; prec < 17; prec++) {
+            snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
+            if (strtod(tmp, NULL) == v)
+                break;
+        }
+        if (prec == 17)
+            snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
+        /* tmp = [-]d[.ddd]e[+-]XX */
+        const char *p = tmp + (neg ? 1 : 0);
+        while (*p && *p != 'e') {
+            if (*p != '.')
+                digits[nd++] = *p;
+            p++;
+        }
+        exp10 = (int)strtol(p + 1, NULL, 10);
     }
-    int exp10 = (int)strtol(p + 1, NULL, 10); /* value = d.ddd x 10^exp10 */
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
     int kk = exp10 + 1; /* position of the decimal point from the left of digits */
