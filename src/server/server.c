@@ -16,6 +16,7 @@
 #include "http/http.h"
 #include "http/metrics.h"
 #include "ingest/envelope.h"
+#include "ingest/relay_msg.h"
 #include "json/json.h"
 #include "pipeline/derive.h"
 #include "pipeline/process.h"
@@ -24,6 +25,11 @@
 #include "store/store.h"
 
 #define MAX_WORKERS 64
+
+/* meta.flags of a queued record: the body's Content-Encoding (enum kl_encoding, low byte)
+ * and what the body is (an envelope unless KL_QFLAG_RELAY_MSG). */
+#define KL_QFLAG_ENCODING_MASK 0xffu
+#define KL_QFLAG_RELAY_MSG 0x100u
 #define STORE_RETRIES 5
 
 struct kl_server {
@@ -66,6 +72,15 @@ static int reject(struct kl_req *req, const struct kl_err *err)
     return kl_http_reply_error(req, err);
 }
 
+/* A 429's headers: Retry-After, and Relay's X-Sentry-Rate-Limits
+ * ("<seconds>:<categories>:<scope>:<reason code>"; empty categories = all), which Sentry
+ * SDKs read to back off per category instead of retrying at once. */
+static void add_rate_limit_headers(struct kl_req *req)
+{
+    kl_http_add_header(req, "Retry-After", "1");
+    kl_http_add_header(req, "X-Sentry-Rate-Limits", "1::organization:queue_full");
+}
+
 /* Refuse before the body is read and inflated when the queue cannot take it anyway. */
 static int admit_envelope(struct kl_req *req)
 {
@@ -77,11 +92,59 @@ static int admit_envelope(struct kl_req *req)
     uint64_t max_bytes =
         s->cfg.queue_max_bytes ? s->cfg.queue_max_bytes : KL_QUEUE_DEFAULT_MAX_BYTES;
     if (st.depth_records >= max_records || st.depth_bytes >= max_bytes) {
-        kl_http_add_header(req, "Retry-After", "1");
+        add_rate_limit_headers(req);
         kl_err_set(&req->err, KL_R_QUEUE_FULL,
                    "the queue holds %llu envelopes (%llu bytes); retry later",
                    (unsigned long long)st.depth_records, (unsigned long long)st.depth_bytes);
         kl_counter_add(kl_metric_get(s->m_rejected, "reason", "queue.full", NULL), 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* The project a request's key belongs to, after Relay's checks (unknown key, disabled
+ * project, a path project id that is not the key's). Returns 0 or -1 (err set). */
+static int resolve_project(struct kl_server *s, const struct kl_sentry_auth *auth,
+                           uint64_t *project_id, uint64_t *org_id, struct kl_err *err)
+{
+    bool active = false;
+    if (kl_store_key_lookup(s->store, auth->public_key, project_id, org_id, &active, err) < 0) {
+        if (err->reason != KL_R_STORE_NOT_FOUND)
+            return -1;
+        kl_err_clear(err);
+        return kl_err_set(err, KL_R_AUTH_PROJECT_REJECTED,
+                          "event submission rejected with_reason: ProjectId (unknown key)");
+    }
+    if (!active || (auth->has_project_id && auth->project_id != *project_id))
+        return kl_err_set(err, KL_R_AUTH_PROJECT_REJECTED,
+                          "event submission rejected with_reason: ProjectId");
+    return 0;
+}
+
+/* Append the request body to the queue, durably, as it came over the wire when it was
+ * compressed (gzip is ~7x smaller than the envelope: less to write, fsync and checksum per
+ * request; the worker decodes it again). flags: KL_QFLAG_* besides the encoding. */
+static int enqueue_body(struct kl_req *req, uint64_t org_id, uint64_t project_id, uint32_t hints,
+                        uint32_t flags, struct kl_err *err)
+{
+    struct kl_server *s = req->app;
+    struct kl_queue_meta meta = {0};
+    meta.org_id = org_id;
+    meta.project_id = project_id;
+    meta.received_ns = kl_now_ns();
+    meta.item_hints = hints;
+    meta.flags = flags;
+    const char *qbody = req->body;
+    size_t qlen = req->body_len;
+    if (req->encoding != KL_ENC_IDENTITY && req->wire_len < req->body_len) {
+        qbody = req->wire;
+        qlen = req->wire_len;
+        meta.flags |= (uint32_t)req->encoding;
+    }
+    uint64_t id;
+    if (kl_queue_append(s->queue, &meta, qbody, qlen, &id, err) < 0) {
+        if (err->reason == KL_R_QUEUE_FULL)
+            add_rate_limit_headers(req);
         return -1;
     }
     return 0;
@@ -105,20 +168,8 @@ static int handle_envelope(struct kl_req *req)
         return reject(req, &err);
 
     uint64_t project_id = 0, org_id = 0;
-    bool active = false;
-    if (kl_store_key_lookup(s->store, auth.public_key, &project_id, &org_id, &active, &err) < 0) {
-        if (err.reason != KL_R_STORE_NOT_FOUND)
-            return reject(req, &err);
-        kl_err_clear(&err);
-        kl_err_set(&err, KL_R_AUTH_PROJECT_REJECTED,
-                   "event submission rejected with_reason: ProjectId (unknown key)");
+    if (resolve_project(s, &auth, &project_id, &org_id, &err) < 0)
         return reject(req, &err);
-    }
-    if (!active || (auth.has_project_id && auth.project_id != project_id)) {
-        kl_err_set(&err, KL_R_AUTH_PROJECT_REJECTED,
-                   "event submission rejected with_reason: ProjectId");
-        return reject(req, &err);
-    }
 
     uint32_t hints = 0;
     for (size_t i = 0; i < env->n_items; i++) {
@@ -151,30 +202,52 @@ static int handle_envelope(struct kl_req *req)
 
     /* Only envelopes with something to profile are queued; the rest (events, sessions,
      * client reports...) are acknowledged and ignored, as Relay does for what it drops. */
-    if (hints & (KL_QUEUE_HINT_PROFILE | KL_QUEUE_HINT_PROFILE_CHUNK)) {
-        struct kl_queue_meta meta = {0};
-        meta.org_id = org_id;
-        meta.project_id = project_id;
-        meta.received_ns = kl_now_ns();
-        meta.item_hints = hints;
-        /* The body is queued as it came over the wire (gzip is ~7x smaller than the
-         * envelope): less to write, fsync and checksum per request; the worker decodes it
-         * again. meta.flags carries the Content-Encoding. */
-        const char *qbody = req->body;
-        size_t qlen = req->body_len;
-        if (req->encoding != KL_ENC_IDENTITY && req->wire_len < req->body_len) {
-            qbody = req->wire;
-            qlen = req->wire_len;
-            meta.flags = (uint32_t)req->encoding;
-        }
-        uint64_t id;
-        if (kl_queue_append(s->queue, &meta, qbody, qlen, &id, &err) < 0) {
-            if (err.reason == KL_R_QUEUE_FULL)
-                kl_http_add_header(req, "Retry-After", "1");
-            return reject(req, &err);
-        }
-    }
+    if ((hints & (KL_QUEUE_HINT_PROFILE | KL_QUEUE_HINT_PROFILE_CHUNK)) &&
+        enqueue_body(req, org_id, project_id, hints, 0, &err) < 0)
+        return reject(req, &err);
     return kl_http_reply_json(req, 200, body, (size_t)n);
+}
+
+/* POST /api/<project_id>/relay-message/: one Relay -> Sentry message (spec §4, msgpack), the
+ * bridge for a Relay (or a Kafka consumer of ingest-profiles) in front of kiln. Same auth as
+ * envelopes; the message's organization and project must be the key's. Queued as received,
+ * decoded by the same worker code as `kiln process --msgpack`. */
+static int handle_relay_msg(struct kl_req *req)
+{
+    struct kl_server *s = req->app;
+    struct kl_err err = KL_ERR_INIT;
+    struct kl_auth_input in;
+    struct kl_sentry_auth auth;
+    kl_auth_input_from_req(req, &in);
+    if (kl_sentry_auth_from_parts(req->arena, &in, &auth, &err) < 0)
+        return reject(req, &err);
+    if (auth.source == KL_AUTH_NONE) { /* no envelope header dsn to fall back on */
+        kl_err_set(&err, KL_R_AUTH_MISSING,
+                   "missing authorization: pass the project's key as ?sentry_key=, "
+                   "X-Sentry-Auth or Authorization");
+        return reject(req, &err);
+    }
+    uint64_t project_id = 0, org_id = 0;
+    if (resolve_project(s, &auth, &project_id, &org_id, &err) < 0)
+        return reject(req, &err);
+    struct kl_relay_msg *m = kl_relay_msg_parse(req->arena, req->body, req->body_len, &err);
+    if (!m)
+        return reject(req, &err);
+    if (m->project_id != project_id || m->organization_id != org_id) {
+        kl_err_set(&err, KL_R_AUTH_PROJECT_REJECTED,
+                   "the message is for organization %llu project %llu; this key belongs to "
+                   "organization %llu project %llu",
+                   (unsigned long long)m->organization_id, (unsigned long long)m->project_id,
+                   (unsigned long long)org_id, (unsigned long long)project_id);
+        return reject(req, &err);
+    }
+    bool chunk = kl_str_eq_c(m->type, "profile_chunk");
+    kl_counter_add(kl_metric_get(s->m_items, "type", chunk ? "profile_chunk" : "profile", NULL), 1);
+    if (enqueue_body(req, org_id, project_id,
+                     chunk ? KL_QUEUE_HINT_PROFILE_CHUNK : KL_QUEUE_HINT_PROFILE,
+                     KL_QFLAG_RELAY_MSG, &err) < 0)
+        return reject(req, &err);
+    return kl_http_reply_json(req, 200, "{}", 2);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -399,11 +472,10 @@ static int commit_with_retry(struct kl_server *s, const struct kl_stored_item *i
     }
 }
 
-static void on_item(void *ctx, const struct kl_envelope_item *item, struct kl_process_result *res)
+/* Store one processed item (item index of its queue record) with its outcomes, exactly once. */
+static void commit_result(struct item_ctx *c, size_t index, struct kl_process_result *res)
 {
-    struct item_ctx *c = ctx;
     struct kl_server *s = c->s;
-    size_t index = (size_t)(item - c->env->items);
     char qid[48];
     int qn = snprintf(qid, sizeof qid, "%llu/%zu", (unsigned long long)c->rec->id, index);
     struct kl_str queue_id = kl_str_make(kl_arena_strndup(c->arena, qid, (size_t)qn), (size_t)qn);
@@ -488,6 +560,37 @@ static void on_item(void *ctx, const struct kl_envelope_item *item, struct kl_pr
                kl_reason_str(res->err.reason), res->err.msg);
 }
 
+static void on_item(void *ctx, const struct kl_envelope_item *item, struct kl_process_result *res)
+{
+    struct item_ctx *c = ctx;
+    commit_result(c, (size_t)(item - c->env->items), res);
+}
+
+/* A queued Relay -> Sentry message (spec §4): one profile or chunk that a Relay already
+ * accepted, with its organization, project, received time and retention. */
+static void process_relay_msg(struct item_ctx *c, const char *body, size_t len)
+{
+    struct kl_err err = KL_ERR_INIT;
+    struct kl_relay_msg *m = kl_relay_msg_parse(c->arena, body, len, &err);
+    if (!m) {
+        struct kl_log_ctx lctx = {NULL, "worker"};
+        kl_log(KL_LOG_ERROR, &lctx, "msg=\"queued relay message unreadable\" record=%llu reason=%s",
+               (unsigned long long)c->rec->id, kl_reason_str(err.reason));
+        return;
+    }
+    struct kl_process_opts o;
+    kl_process_opts_init(&o);
+    o.organization_id = c->rec->meta.org_id;
+    o.project_id = c->rec->meta.project_id;
+    o.received = m->received > 0 ? m->received : c->rec->meta.received_ns / 1000000000LL;
+    if (m->retention_days)
+        o.retention_days = (int32_t)m->retention_days;
+    o.item_type = kl_str_eq_c(m->type, "profile_chunk") ? KL_ITEM_PROFILE_CHUNK : KL_ITEM_PROFILE;
+    struct kl_process_result res;
+    kl_process_run(c->arena, m->payload, m->payload_len, &o, &res);
+    commit_result(c, 0, &res);
+}
+
 /* Process one record; returns true when every item was committed (the record may be retired
  * once the store is synced). */
 static bool process_record(struct kl_server *s, struct kl_queue_record *rec)
@@ -501,17 +604,18 @@ static bool process_record(struct kl_server *s, struct kl_queue_record *rec)
         const char *body = rec->payload;
         size_t body_len = rec->payload_len;
         struct kl_envelope *env = NULL;
-        if (rec->meta.flags != KL_ENC_IDENTITY) {
+        enum kl_encoding enc = (enum kl_encoding)(rec->meta.flags & KL_QFLAG_ENCODING_MASK);
+        if (enc != KL_ENC_IDENTITY) {
             char *dec;
-            if (kl_decompress(&a, (enum kl_encoding)rec->meta.flags, rec->payload, rec->payload_len,
-                              KL_HTTP_DEFAULT_MAX_BODY, &dec, &body_len, &err) == 0)
+            if (kl_decompress(&a, enc, rec->payload, rec->payload_len, KL_HTTP_DEFAULT_MAX_BODY,
+                              &dec, &body_len, &err) == 0)
                 body = dec;
             else
                 body = NULL;
         }
-        if (body)
-            env = kl_envelope_parse(&a, body, body_len, &s->env_limits, &err);
-        if (env) {
+        if (body && (rec->meta.flags & KL_QFLAG_RELAY_MSG)) {
+            process_relay_msg(&ctx, body, body_len);
+        } else if (body && (env = kl_envelope_parse(&a, body, body_len, &s->env_limits, &err))) {
             ctx.env = env;
             struct kl_process_opts o;
             kl_process_opts_init(&o);
@@ -606,6 +710,8 @@ static void collect_queue(struct kl_metrics *m, void *arg)
 
 static const struct kl_route routes[] = {
     {"POST", "/api/{project_id}/envelope/", handle_envelope, KL_ROUTE_CORS, "envelope",
+     admit_envelope},
+    {"POST", "/api/{project_id}/relay-message/", handle_relay_msg, 0, "relay_message",
      admit_envelope},
     {"GET", "/api/0/organizations/{org_slug}/stats_v2/", handle_stats, 0, "stats_v2", NULL},
     {"GET", "/api/0/projects/{org}/{project}/profiling/profiles/{profile_id}/", kl_api_profile, 0,

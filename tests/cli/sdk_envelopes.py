@@ -32,6 +32,7 @@ The duration is fixed at 250 ms (11 samples 25 ms apart; the transaction lasts 0
 the expected profile_duration outcome is exact.
 """
 import argparse
+import struct
 import datetime
 import http.client
 import json
@@ -479,8 +480,33 @@ def cmd_check(argv):
     return 1 if problems else 0
 
 
+def _mp_str(x):
+    b = x.encode()
+    assert len(b) < 32
+    return bytes([0xa0 | len(b)]) + b
+
+
+def _mp_uint(n):
+    return bytes([0xcf]) + struct.pack(">Q", n)
+
+
+def relay_message(org_id, project_id):
+    """Relay's message to Sentry on ingest-profiles (spec §4, msgpack map): the node SDK's
+    profile after Relay merged its transaction, with the organization, project, received
+    time and retention Relay adds."""
+    body, info = node_envelope()
+    payload = body.rsplit(b"\n", 1)[1]  # the profile item is the envelope's last line
+    m = (bytes([0x87]) + _mp_str("type") + _mp_str("profile") + _mp_str("organization_id") +
+         _mp_uint(org_id) + _mp_str("project_id") + _mp_uint(project_id) + _mp_str("key_id") +
+         bytes([0xc0]) + _mp_str("received") + _mp_uint(int(time.time())) +
+         _mp_str("retention_days") + bytes([90]) + _mp_str("payload") + bytes([0xc6]) +
+         struct.pack(">I", len(payload)) + payload)
+    return m, info
+
+
 BUILDERS = {"node", "node-invalid", "node-truncated", "browser", "chunk", "chunk-ui", "chunk-mismatch",
-            "padded-profile", "padded-total", "event-item", "items", "attachments"}
+            "padded-profile", "padded-total", "event-item", "items", "attachments",
+            "relay-message"}
 
 
 def main():
@@ -493,6 +519,8 @@ def main():
     ap.add_argument("--size", type=int, help="bytes: item size or total envelope size")
     ap.add_argument("--count", type=int, help="items")
     ap.add_argument("--gzip", action="store_true", help="write gzip'd (streamed)")
+    ap.add_argument("--org", type=int, default=1, help="relay-message: organization id")
+    ap.add_argument("--project", type=int, default=1, help="relay-message: project id")
     a = ap.parse_args()
     if a.kind == "node":
         body, info = node_envelope(dsn=a.dsn)
@@ -520,6 +548,8 @@ def main():
         body, info = event_item_envelope(a.size)
     elif a.kind == "items":
         body, info = items_envelope(a.count)
+    elif a.kind == "relay-message":
+        body, info = relay_message(a.org, a.project)
     else:  # attachments: streamed, may be 200 MiB
         n = 0
         with open(a.out, "wb") as f:

@@ -282,6 +282,25 @@ accept "profile with a single sample (acknowledged, invalid later)" "$URL?$NODE_
 mkenv node-truncated
 accept "profile item cut short without a length (framing is fine: acknowledged, invalid later)" "$URL?$NODE_Q" "${CT[@]}"
 
+# Relay's message to Sentry (spec §4, msgpack), the bridge for a Relay or Kafka consumer
+RELAY_URL=$BASE/api/1/relay-message/?$NODE_Q
+MP=(-H 'Content-Type: application/x-msgpack')
+mkenv relay-message
+post "$tmp/env.bin" "$RELAY_URL" "${MP[@]}"
+check "relay message for the key's project: 200" "[ '$STATUS' = 200 ]" && cat "$tmp/env.json" >>"$LEDGER"
+mkenv relay-message --gzip
+post "$tmp/env.bin" "$RELAY_URL" "${MP[@]}" -H 'Content-Encoding: gzip'
+check "relay message, Content-Encoding: gzip: 200" "[ '$STATUS' = 200 ]" && cat "$tmp/env.json" >>"$LEDGER"
+mkenv relay-message --project 99
+reject "relay message for another project than the key's" 403 auth.project_rejected "$RELAY_URL" "${MP[@]}"
+mkenv relay-message --org 2
+reject "relay message for another organization than the key's" 403 auth.project_rejected "$RELAY_URL" "${MP[@]}"
+mkenv relay-message
+head -c 200 "$tmp/env.bin" >"$tmp/env.cut" && mv "$tmp/env.cut" "$tmp/env.bin"
+reject "relay message cut short" 400 msgpack.malformed "$RELAY_URL" "${MP[@]}"
+mkenv relay-message
+reject "relay message without a key" 401 auth.missing "$BASE/api/1/relay-message/" "${MP[@]}"
+
 # ---- 2. rejections: status and reason ---------------------------------------------------------
 tick "rejections: status and reason"
 mkenv node
@@ -717,7 +736,7 @@ port, key = int(sys.argv[1]), sys.argv[2]
 sys.path.insert(0, sys.argv[3])
 import sdk_envelopes as se
 lock = threading.Lock()
-acked, refused, others, retry_after = [], [], [], []
+acked, refused, others, retry_after, rate_limits = [], [], [], [], []
 seen_429 = threading.Event()
 sent = [0]
 def worker():
@@ -742,6 +761,7 @@ def worker():
             elif st == 429:
                 refused.append(info["profile_id"])
                 retry_after.append(h.get("retry-after"))
+                rate_limits.append(h.get("x-sentry-rate-limits"))
                 seen_429.set()
                 reason = json.loads(b)["error"]["reason"]
                 if reason != "queue.full":
@@ -753,7 +773,8 @@ for t in ts:
     t.start()
 for t in ts:
     t.join()
-print(json.dumps({"acked": acked, "refused": refused, "retry_after": retry_after, "others": others,
+print(json.dumps({"acked": acked, "refused": refused, "retry_after": retry_after,
+                  "rate_limits": rate_limits, "others": others,
                   "sent": sent[0]}))
 PY
     json_field "$tmp/flood.json" '"\n".join(json.dumps(i) for i in d["acked"])' >"$tmp/ledger3.jsonl"
@@ -764,6 +785,8 @@ PY
     check "queue over its bound: 429 appears (sent $nsent, 200: $nack, 429: $n429)" "[ '$n429' -ge 1 ] 2>/dev/null"
     check "every 429 carries Retry-After (a positive number of seconds)" \
         "json_field '$tmp/flood.json' 'all(r and r.isdigit() and int(r) > 0 for r in d[\"retry_after\"]) and len(d[\"retry_after\"]) > 0' | grep -q True"
+    check "every 429 carries X-Sentry-Rate-Limits (seconds:categories:scope:reason)" \
+        "json_field '$tmp/flood.json' 'all(r and r.split(\":\")[0].isdigit() and len(r.split(\":\")) >= 3 for r in d[\"rate_limits\"]) and len(d[\"rate_limits\"]) > 0' | grep -q True"
     check "no answer other than 200 and 429 {queue.full}" "[ \"\$(json_field '$tmp/flood.json' 'len(d[\"others\"])')\" = 0 ]"
     settle "$data2" "$nack"
     outcomes_of "$data2" >"$tmp/outcomes3.jsonl"
