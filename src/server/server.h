@@ -12,6 +12,10 @@
  *                 -> 200 {"id":...} | 4xx with reason | 429 Retry-After (queue full)
  *   worker:       kl_queue_take -> kl_process_envelope -> per item: stored item + outcomes
  *                 -> kl_store_commit_item -> kl_queue_retire
+ * A record holds the body as received (still gzip/deflate/zstd: its meta.flags low byte is
+ * the Content-Encoding) and is an envelope, or, with KL_QFLAG_RELAY_MSG, one Relay->Sentry
+ * message posted to /api/<project>/relay-message/ (ingest/relay_msg.h), processed as one
+ * item by the same code as `kiln process --msgpack`.
  * Why: acknowledged means durable (the queue's fsync), and exactly-once storage and outcome
  * comes from the store's processed-items table: a record replayed after a crash commits
  * nothing twice. Ingest never waits for processing, so acknowledgement latency is the
