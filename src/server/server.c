@@ -448,20 +448,38 @@ static int handle_stats(struct kl_req *req)
 /* ------------------------------------------------------------------------------------ */
 /* workers                                                                               */
 
+/* Batch transactions (store.h, deferred mode) that a worker's unflushed items joined. */
+struct batch_range {
+    uint64_t lo, hi; /* lo == 0: none */
+};
+
+static void batch_range_add(struct batch_range *r, uint64_t b)
+{
+    if (b == 0)
+        return;
+    if (r->lo == 0 || b < r->lo)
+        r->lo = b;
+    if (b > r->hi)
+        r->hi = b;
+}
+
 struct item_ctx {
     struct kl_server *s;
     const struct kl_queue_record *rec;
     const struct kl_envelope *env;
     struct kl_arena *arena;
     int failures;
+    struct batch_range *batches; /* the worker's: every commit's batch is added */
 };
 
 static int commit_with_retry(struct kl_server *s, const struct kl_stored_item *it,
-                             struct kl_err *err)
+                             struct batch_range *batches, struct kl_err *err)
 {
     for (int attempt = 0;; attempt++) {
         kl_err_clear(err);
-        int rc = kl_store_commit_item(s->store, it, err);
+        uint64_t batch = 0;
+        int rc = kl_store_commit_item_batched(s->store, it, &batch, err);
+        batch_range_add(batches, batch); /* a failed item's batch too: it may hold others */
         if (rc >= 0)
             return rc;
         if (attempt + 1 >= STORE_RETRIES ||
@@ -508,7 +526,7 @@ static void commit_result(struct item_ctx *c, size_t index, struct kl_process_re
                                 received_s, res->outcomes, res->n_outcomes);
     }
     struct kl_log_ctx lctx = {qid, "store"};
-    int rc = commit_with_retry(s, &it, &err);
+    int rc = commit_with_retry(s, &it, c->batches, &err);
     struct kl_outcome dup[KL_MAX_OUTCOMES];
     if (rc < 0 && err.reason == KL_R_STORE_CONFLICT) {
         /* The same profile (or chunk) id was stored before, from another envelope: this copy
@@ -534,7 +552,7 @@ static void commit_result(struct item_ctx *c, size_t index, struct kl_process_re
         kl_err_set(&res->err, KL_R_PROFILE_DUPLICATE, "%s", err.msg);
         kl_stored_item_outcomes(&it, queue_id, c->rec->meta.org_id, c->rec->meta.project_id,
                                 received_s, res->outcomes, res->n_outcomes);
-        rc = commit_with_retry(s, &it, &err);
+        rc = commit_with_retry(s, &it, c->batches, &err);
     }
     if (rc < 0) {
         c->failures++;
@@ -593,12 +611,13 @@ static void process_relay_msg(struct item_ctx *c, const char *body, size_t len)
 
 /* Process one record; returns true when every item was committed (the record may be retired
  * once the store is synced). */
-static bool process_record(struct kl_server *s, struct kl_queue_record *rec)
+static bool process_record(struct kl_server *s, struct kl_queue_record *rec,
+                           struct batch_range *batches)
 {
     struct kl_arena a;
     kl_arena_init(&a);
     int64_t t0 = kl_monotonic_ns();
-    struct item_ctx ctx = {s, rec, NULL, &a, 0};
+    struct item_ctx ctx = {s, rec, NULL, &a, 0, batches};
     if (rec->error == KL_R_NONE && rec->payload) {
         struct kl_err err = KL_ERR_INIT;
         const char *body = rec->payload;
@@ -642,19 +661,23 @@ static bool process_record(struct kl_server *s, struct kl_queue_record *rec)
 #define RETIRE_BATCH 64
 #define RETIRE_MAX_DELAY_NS (20 * 1000000LL)
 
-/* Make the batch durable with one store sync, then retire its records. */
-static void flush_batch(struct kl_server *s, uint64_t *ids, unsigned *n)
+/* Make the batch durable with one store sync (which also commits the store's open batch
+ * transaction), then retire its records. */
+static void flush_batch(struct kl_server *s, uint64_t *ids, unsigned *n,
+                        struct batch_range *batches)
 {
     if (*n == 0)
         return;
     struct kl_err err = KL_ERR_INIT;
-    for (int attempt = 0; kl_store_sync(s->store, &err) < 0; attempt++) {
+    for (int attempt = 0; kl_store_sync_batches(s->store, batches->lo, batches->hi, &err) < 0;
+         attempt++) {
         struct kl_log_ctx lctx = {NULL, "worker"};
         kl_log(KL_LOG_ERROR, &lctx,
                "msg=\"store sync failed, records kept\" reason=%s detail=\"%s\"",
                kl_reason_str(err.reason), err.msg);
         if (attempt >= 3) {
             *n = 0; /* not retired: replayed at the next start */
+            *batches = (struct batch_range){0, 0};
             return;
         }
         kl_err_clear(&err);
@@ -663,6 +686,7 @@ static void flush_batch(struct kl_server *s, uint64_t *ids, unsigned *n)
     for (unsigned i = 0; i < *n; i++)
         kl_queue_retire(s->queue, ids[i]);
     *n = 0;
+    *batches = (struct batch_range){0, 0};
 }
 
 /* Workers commit without flushing and retire in batches after one sync: group commit for
@@ -672,6 +696,7 @@ static void *worker_main(void *arg)
     struct kl_server *s = arg;
     uint64_t ids[RETIRE_BATCH];
     unsigned n = 0;
+    struct batch_range batches = {0, 0};
     int64_t first = 0;
     for (;;) {
         struct kl_queue_record *rec = NULL;
@@ -679,19 +704,19 @@ static void *worker_main(void *arg)
         if (rc < 0)
             break;
         if (rc > 0) {
-            flush_batch(s, ids, &n);
+            flush_batch(s, ids, &n, &batches);
             continue;
         }
-        if (process_record(s, rec)) {
+        if (process_record(s, rec, &batches)) {
             if (n == 0)
                 first = kl_monotonic_ns();
             ids[n++] = rec->id;
         }
         kl_queue_record_free(rec);
         if (n == RETIRE_BATCH || (n && kl_monotonic_ns() - first > RETIRE_MAX_DELAY_NS))
-            flush_batch(s, ids, &n);
+            flush_batch(s, ids, &n, &batches);
     }
-    flush_batch(s, ids, &n);
+    flush_batch(s, ids, &n, &batches);
     return NULL;
 }
 

@@ -245,14 +245,17 @@ static int publish_hook(void *ctx, struct kl_err *err)
     return kl__blob_publish(ctx, err);
 }
 
-int kl_store_commit_item(struct kl_store *s, const struct kl_stored_item *it, struct kl_err *err)
+int kl_store_commit_item_batched(struct kl_store *s, const struct kl_stored_item *it,
+                                 uint64_t *batch, struct kl_err *err)
 {
+    if (batch)
+        *batch = 0;
     if (!it->queue_id.ptr || it->queue_id.len == 0 || it->queue_id.len > 200)
         return kl_err_set(err, KL_R_STORE_INVALID, "an item needs a queue id of 1-200 bytes");
     if (it->n_outcomes < 0 || (it->n_outcomes > 0 && !it->outcomes))
         return kl_err_set(err, KL_R_STORE_INVALID, "bad outcome list");
     if (it->kind == KL_STORED_NONE)
-        return s->ops->commit_item(s->impl, it, KL_STR_NULL, NULL, NULL, err);
+        return s->ops->commit_item(s->impl, it, KL_STR_NULL, NULL, NULL, batch, err);
 
     char key[KL_BLOB_KEY_MAX + 1];
     size_t klen = kl_stored_item_blob_key(it, key);
@@ -263,7 +266,7 @@ int kl_store_commit_item(struct kl_store *s, const struct kl_stored_item *it, st
     struct kl_blob_stage *st = kl_xmalloc(sizeof *st);
     int r = kl__blob_stage(s, kl_str_make(key, klen), it->blob, it->blob_len, st, err);
     if (r == 0) {
-        r = s->ops->commit_item(s->impl, it, kl_str_make(key, klen), publish_hook, st, err);
+        r = s->ops->commit_item(s->impl, it, kl_str_make(key, klen), publish_hook, st, batch, err);
         kl__blob_discard(st); /* no-op once published */
     }
     free(st);
@@ -273,6 +276,11 @@ int kl_store_commit_item(struct kl_store *s, const struct kl_stored_item *it, st
         kl_blob_put(s, kl_str_make(key, klen), it->blob, it->blob_len, err) < 0)
         return -1;
     return r;
+}
+
+int kl_store_commit_item(struct kl_store *s, const struct kl_stored_item *it, struct kl_err *err)
+{
+    return kl_store_commit_item_batched(s, it, NULL, err);
 }
 
 bool kl__store_deferred(const struct kl_store *s)
@@ -287,10 +295,12 @@ void kl_store_set_deferred_sync(struct kl_store *s, bool on)
         atomic_store(&s->deferred, on);
 }
 
-int kl_store_sync(struct kl_store *s, struct kl_err *err)
+int kl_store_sync_batches(struct kl_store *s, uint64_t lo, uint64_t hi, struct kl_err *err)
 {
     if (!atomic_load(&s->deferred))
         return 0;
+    if (s->ops->commit_batch(s->impl, err) < 0)
+        return -1;
     int fd = open(s->blob_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return kl_err_set(err, KL_R_STORE_IO, "cannot open '%s': %s", s->blob_dir, strerror(errno));
@@ -300,7 +310,17 @@ int kl_store_sync(struct kl_store *s, struct kl_err *err)
     if (r < 0)
         return kl_err_set(err, e == ENOSPC ? KL_R_STORE_FULL : KL_R_STORE_IO, "syncfs: %s",
                           strerror(e));
+    if (lo && s->ops->batch_failed(s->impl, lo, hi))
+        return kl_err_set(err, KL_R_STORE_IO,
+                          "a batch transaction between %llu and %llu failed to commit; its "
+                          "items are replayed at the next start",
+                          (unsigned long long)lo, (unsigned long long)hi);
     return 0;
+}
+
+int kl_store_sync(struct kl_store *s, struct kl_err *err)
+{
+    return kl_store_sync_batches(s, 0, 0, err);
 }
 
 void kl_stored_item_outcomes(struct kl_stored_item *it, struct kl_str queue_id, uint64_t org_id,

@@ -320,6 +320,10 @@ int kl_store_project_find_by_slug(struct kl_store *s, struct kl_str org_slug,
  * commit an outcomes-only item for it instead), store.busy/io/full (retry later; nothing
  * is visible). Safe from several threads at once. */
 int kl_store_commit_item(struct kl_store *s, const struct kl_stored_item *it, struct kl_err *err);
+/* The same; in deferred mode (below) also says which batch transaction the item joined:
+ * *batch, to pass to kl_store_sync_batches. */
+int kl_store_commit_item_batched(struct kl_store *s, const struct kl_stored_item *it,
+                                 uint64_t *batch, struct kl_err *err);
 
 /* Fill it as an outcomes-only item (kind NONE). Borrows queue_id and outcomes. */
 void kl_stored_item_outcomes(struct kl_stored_item *it, struct kl_str queue_id, uint64_t org_id,
@@ -352,15 +356,23 @@ int kl_store_sum_outcomes(struct kl_store *s, const struct kl_outcome_filter *f,
 int kl_store_max_queue_record(struct kl_store *s, uint64_t *out, struct kl_err *err);
 
 /* Deferred durability (group commit for the store). With it on, kl_store_commit_item no
- * longer flushes anything itself: blobs are written and renamed without fsync and SQLite
- * commits with synchronous=NORMAL; kl_store_sync then makes everything committed so far
- * durable with one syncfs(2) of the data directory's filesystem. A caller must not treat an
- * item as done (retire its queue record) before kl_store_sync returned 0. After a crash the
- * unretired records are replayed: an item whose commit survived returns KL_COMMIT_ALREADY
- * and its blob is rewritten then, in case the blob did not survive. This turns ~3 flushes
- * per profile into one per batch (bench/ingest.sh measured flushes as the ingest limit). */
+ * longer flushes anything itself: blobs are written and renamed without fsync, and items
+ * join one shared batch transaction (each item in a savepoint of its own, so a failed or
+ * conflicting item changes nothing) that stays open until the next sync; SQLite commits
+ * it with synchronous=NORMAL. kl_store_sync commits the open batch and makes everything
+ * committed so far durable with one syncfs(2) of the data directory's filesystem. A caller
+ * must not treat an item as done (retire its queue record) before a sync covering its batch
+ * returned 0: kl_store_sync_batches(lo, hi) fails when any batch in [lo, hi] failed to
+ * commit, even one another thread committed (its items are gone; replay them). After a
+ * crash the unretired records are replayed: an item whose commit survived returns
+ * KL_COMMIT_ALREADY and its blob is rewritten then, in case the blob did not survive.
+ * Why: per profile this was ~3 flushes, then one transaction with ~36 WAL pages (about
+ * two dozen of them index and table pages that the next profile rewrites); a batch writes
+ * those once (bench/ingest.sh measured both as ingest limits). Readers see a batch when it
+ * commits, at most one sync interval late. */
 void kl_store_set_deferred_sync(struct kl_store *s, bool on);
 int kl_store_sync(struct kl_store *s, struct kl_err *err);
+int kl_store_sync_batches(struct kl_store *s, uint64_t lo, uint64_t hi, struct kl_err *err);
 /* Stored call trees matching f (profiles and/or chunks; limit/offset/sort ignored), oldest
  * first. */
 int kl_store_scan_calltrees(struct kl_store *s, const struct kl_profile_filter *f,
@@ -399,8 +411,14 @@ struct kl_store_ops {
                       bool *active, struct kl_err *err);
     int (*project_find_by_slug)(void *impl, struct kl_str org_slug, struct kl_str project_slug,
                                 struct kl_project *out, struct kl_err *err);
+    /* *batch: the batch transaction joined in deferred mode (0 otherwise) */
     int (*commit_item)(void *impl, const struct kl_stored_item *it, struct kl_str blob_key,
-                       kl_commit_hook_fn *hook, void *hook_ctx, struct kl_err *err);
+                       kl_commit_hook_fn *hook, void *hook_ctx, uint64_t *batch,
+                       struct kl_err *err);
+    /* commit the open batch transaction, if any; a failure is remembered for batch_failed */
+    int (*commit_batch)(void *impl, struct kl_err *err);
+    /* whether a batch with an id in [lo, hi] failed to commit */
+    bool (*batch_failed)(void *impl, uint64_t lo, uint64_t hi);
     int (*list_profiles)(void *impl, const struct kl_profile_filter *f, kl_profile_row_fn *fn,
                          void *ctx, struct kl_err *err);
     int (*sum_outcomes)(void *impl, const struct kl_outcome_filter *f, kl_outcome_row_fn *fn,

@@ -17,7 +17,10 @@
  *
  * Durability: synchronous=FULL, so a commit is on disk when kl_store_commit_item returns
  * (WAL + NORMAL may roll back the last commits on power loss, which would lose items the
- * queue already dropped); dependency-bench §5 measured FULL at ~90% of NORMAL here.
+ * queue already dropped); dependency-bench §5 measured FULL at ~90% of NORMAL here. In
+ * deferred mode (the server) items share one open batch transaction, each in a savepoint,
+ * committed with synchronous=NORMAL by commit_batch and made durable by the caller's
+ * syncfs (store.h). The writer ops that open their own transaction end the batch first.
  * Schema: created in one BEGIN IMMEDIATE transaction when user_version is 0, so two
  * processes opening a fresh directory at once do not race.
  */
@@ -232,6 +235,8 @@ static const char sql_key_lookup[] =
     "SELECT k.project_id, p.organization_id, k.active FROM project_keys k "
     "JOIN projects p ON p.id = k.project_id WHERE k.public_key = ?1";
 
+#define BATCH_FAILED_RING 64
+
 struct sq {
     char *path;
     sqlite3 *w; /* writer, under wmu */
@@ -240,6 +245,12 @@ struct sq {
     sqlite3_stmt *st_processed, *st_profile, *st_chunk, *st_outcome; /* on w */
     sqlite3_stmt *st_calltree, *st_function, *st_occurrence;         /* on w */
     sqlite3_stmt *st_key_lookup;                                     /* on r */
+    /* deferred mode (store.h): the shared batch transaction, under wmu */
+    bool deferred;
+    bool batch_open;
+    uint64_t batch_id;                  /* the open batch, or the last one */
+    uint64_t failed[BATCH_FAILED_RING]; /* ids of batches whose COMMIT failed */
+    uint64_t n_failed;                  /* ever; failed[n % ring] is the next slot */
 };
 
 /* ---- helpers ---- */
@@ -278,6 +289,21 @@ static int exec(sqlite3 *db, const char *sql, struct kl_err *err)
 static void rollback(sqlite3 *db)
 {
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Commit the open batch transaction (deferred mode), if any. Under wmu. A failed COMMIT
+ * rolls the whole batch back and remembers its id for batch_failed. */
+static int end_batch_locked(struct sq *q, struct kl_err *err)
+{
+    if (!q->batch_open)
+        return 0;
+    q->batch_open = false;
+    if (exec(q->w, "COMMIT", err) == 0)
+        return 0;
+    rollback(q->w);
+    q->failed[q->n_failed % BATCH_FAILED_RING] = q->batch_id;
+    q->n_failed++;
+    return -1;
 }
 
 static void bind_str(sqlite3_stmt *st, int i, struct kl_str s)
@@ -375,6 +401,8 @@ static void sq_close(void *impl)
     struct sq *q = impl;
     if (!q)
         return;
+    struct kl_err err = KL_ERR_INIT;
+    end_batch_locked(q, &err); /* no call is in flight: nothing else holds wmu */
     sqlite3_finalize(q->st_processed);
     sqlite3_finalize(q->st_profile);
     sqlite3_finalize(q->st_chunk);
@@ -457,7 +485,7 @@ static int sq_bootstrap(void *impl, char key_out[KL_STORE_KEY_LEN + 1], struct k
     struct sq *q = impl;
     int64_t n;
     pthread_mutex_lock(&q->wmu);
-    if (exec(q->w, "BEGIN IMMEDIATE", err) < 0)
+    if (end_batch_locked(q, err) < 0 || exec(q->w, "BEGIN IMMEDIATE", err) < 0)
         goto out_unlock;
     if (count_rows(q->w, "SELECT count(*) FROM organizations", 0, &n, err) < 0)
         goto out_rollback;
@@ -505,7 +533,7 @@ static int sq_project_create(void *impl, struct kl_str name, struct kl_str slug,
     int64_t n;
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&q->wmu);
-    if (exec(q->w, "BEGIN IMMEDIATE", err) < 0)
+    if (end_batch_locked(q, err) < 0 || exec(q->w, "BEGIN IMMEDIATE", err) < 0)
         goto out_unlock;
     if (count_rows(q->w, "SELECT count(*) FROM organizations WHERE id = ?1", u64_col(org_id), &n,
                    err) < 0)
@@ -908,20 +936,73 @@ static int commit_body(struct sq *q, const struct kl_stored_item *it, struct kl_
 }
 
 static int sq_commit_item(void *impl, const struct kl_stored_item *it, struct kl_str blob_key,
-                          kl_commit_hook_fn *hook, void *hook_ctx, struct kl_err *err)
+                          kl_commit_hook_fn *hook, void *hook_ctx, uint64_t *batch,
+                          struct kl_err *err)
+{
+    struct sq *q = impl;
+    int r;
+    pthread_mutex_lock(&q->wmu);
+    if (!q->deferred) {
+        r = exec(q->w, "BEGIN IMMEDIATE", err);
+        if (r == 0) {
+            r = commit_body(q, it, blob_key, hook, hook_ctx, err);
+            if (r == KL_COMMIT_DONE)
+                r = exec(q->w, "COMMIT", err);
+            if (r != KL_COMMIT_DONE)
+                rollback(q->w);
+        }
+        if (batch)
+            *batch = 0;
+        pthread_mutex_unlock(&q->wmu);
+        return r;
+    }
+    /* deferred: the item joins the open batch, in a savepoint of its own */
+    if (!q->batch_open) {
+        if (exec(q->w, "BEGIN IMMEDIATE", err) < 0) {
+            pthread_mutex_unlock(&q->wmu);
+            return -1;
+        }
+        q->batch_open = true;
+        q->batch_id++;
+    }
+    r = exec(q->w, "SAVEPOINT item", err);
+    if (r == 0) {
+        r = commit_body(q, it, blob_key, hook, hook_ctx, err);
+        if (r == KL_COMMIT_DONE && exec(q->w, "RELEASE item", err) < 0)
+            r = -1;
+        if (r != KL_COMMIT_DONE) {
+            sqlite3_exec(q->w, "ROLLBACK TO item", NULL, NULL, NULL);
+            sqlite3_exec(q->w, "RELEASE item", NULL, NULL, NULL);
+        }
+    }
+    if (batch)
+        *batch = q->batch_id;
+    pthread_mutex_unlock(&q->wmu);
+    return r;
+}
+
+static int sq_commit_batch(void *impl, struct kl_err *err)
 {
     struct sq *q = impl;
     pthread_mutex_lock(&q->wmu);
-    int r = exec(q->w, "BEGIN IMMEDIATE", err);
-    if (r == 0) {
-        r = commit_body(q, it, blob_key, hook, hook_ctx, err);
-        if (r == KL_COMMIT_DONE)
-            r = exec(q->w, "COMMIT", err);
-        if (r != KL_COMMIT_DONE)
-            rollback(q->w);
-    }
+    int r = end_batch_locked(q, err);
     pthread_mutex_unlock(&q->wmu);
     return r;
+}
+
+static bool sq_batch_failed(void *impl, uint64_t lo, uint64_t hi)
+{
+    struct sq *q = impl;
+    bool failed = false;
+    pthread_mutex_lock(&q->wmu);
+    uint64_t kept = q->n_failed < BATCH_FAILED_RING ? q->n_failed : BATCH_FAILED_RING;
+    for (uint64_t i = 0; i < kept && !failed; i++)
+        failed = q->failed[i] >= lo && q->failed[i] <= hi;
+    /* more failures than the ring remembers: assume the oldest forgotten ones overlap */
+    if (q->n_failed > BATCH_FAILED_RING)
+        failed = true;
+    pthread_mutex_unlock(&q->wmu);
+    return failed;
 }
 
 /* ---- reads ---- */
@@ -1098,7 +1179,11 @@ static int sq_set_deferred_sync(void *impl, bool on, struct kl_err *err)
 {
     struct sq *q = impl;
     pthread_mutex_lock(&q->wmu);
-    int r = exec(q->w, on ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL", err);
+    int r = end_batch_locked(q, err);
+    if (r == 0)
+        r = exec(q->w, on ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL", err);
+    if (r == 0)
+        q->deferred = on;
     pthread_mutex_unlock(&q->wmu);
     return r;
 }
@@ -1307,6 +1392,8 @@ static const struct kl_store_ops sqlite_ops = {
     .key_lookup = sq_key_lookup,
     .project_find_by_slug = sq_project_find_by_slug,
     .commit_item = sq_commit_item,
+    .commit_batch = sq_commit_batch,
+    .batch_failed = sq_batch_failed,
     .list_profiles = sq_list_profiles,
     .sum_outcomes = sq_sum_outcomes,
     .max_queue_record = sq_max_queue_record,

@@ -465,6 +465,50 @@ static void test_replay_and_conflict(void)
     kl_store_close(s);
 }
 
+/* Deferred mode: items join one batch transaction that the next sync commits. */
+static void test_deferred_batch(void)
+{
+    struct kl_store *s = open_store();
+    if (!s)
+        return;
+    kl_store_set_deferred_sync(s, true);
+    struct item_buf a, b, dup, c;
+    make_item(&a, "q1/0", 1, false, 1000, 1714557600);
+    make_item(&b, "q2/0", 2, false, 2000, 1714557600);
+    uint64_t ba = 0, bb = 0, bd = 0, bc = 0;
+    ASSERT_EQ_INT(kl_store_commit_item_batched(s, &a.it, &ba, NULL), KL_COMMIT_DONE);
+    ASSERT_EQ_INT(kl_store_commit_item_batched(s, &b.it, &bb, NULL), KL_COMMIT_DONE);
+    ASSERT_TRUE(ba != 0 && ba == bb);
+    /* readers see nothing of an open batch */
+    ASSERT_EQ_INT(list(s, 0, 0, 0, 0).n, 0);
+    ASSERT_EQ_U64(category_total(s, KL_CAT_PROFILE), 0);
+    /* a conflicting item inside the open batch is refused alone */
+    make_item(&dup, "q3/0", 1, false, 1000, 1714557600);
+    ASSERT_FAILS(kl_store_commit_item_batched(s, &dup.it, &bd, &e_), "store.conflict");
+    ASSERT_EQ_U64(bd, ba);
+    /* a replay of an item of the open batch is seen as done */
+    ASSERT_EQ_INT(kl_store_commit_item_batched(s, &a.it, NULL, NULL), KL_COMMIT_ALREADY);
+    ASSERT_OK(kl_store_sync_batches(s, ba, bb, &e_));
+    ASSERT_EQ_INT(list(s, 0, 0, 0, 0).n, 2);
+    ASSERT_EQ_U64(category_total(s, KL_CAT_PROFILE), 2);
+    /* after a sync the next item opens a new batch; closing the store commits it */
+    make_item(&c, "q4/0", 3, false, 3000, 1714557600);
+    ASSERT_EQ_INT(kl_store_commit_item_batched(s, &c.it, &bc, NULL), KL_COMMIT_DONE);
+    ASSERT_TRUE(bc > bb);
+    ASSERT_EQ_INT(list(s, 0, 0, 0, 0).n, 2);
+    kl_store_close(s);
+    s = open_store();
+    ASSERT_EQ_INT(list(s, 0, 0, 0, 0).n, 3);
+    /* outside deferred mode an item commits at once and joins no batch */
+    struct item_buf d;
+    make_item(&d, "q5/0", 4, false, 4000, 1714557600);
+    uint64_t bdd = 99;
+    ASSERT_EQ_INT(kl_store_commit_item_batched(s, &d.it, &bdd, NULL), KL_COMMIT_DONE);
+    ASSERT_EQ_U64(bdd, 0);
+    ASSERT_EQ_INT(list(s, 0, 0, 0, 0).n, 4);
+    kl_store_close(s);
+}
+
 static void test_outcome_aggregation(void)
 {
     struct kl_store *s = open_store();
@@ -810,6 +854,7 @@ static const struct named_test tests[] = {
     {"key_lookup", test_key_lookup},
     {"commit_then_list", test_commit_then_list},
     {"replay_and_conflict", test_replay_and_conflict},
+    {"deferred_batch", test_deferred_batch},
     {"outcome_aggregation", test_outcome_aggregation},
     {"blob_round_trip", test_blob_round_trip},
     {"blob_bad_keys", test_blob_bad_keys},
