@@ -19,13 +19,18 @@
 #             MB/s processed.
 #   saturate  --workers 1 --queue-max-records INGEST_SAT_QUEUE, wrk -cINGEST_SAT_CONNS for
 #             INGEST_SHORT seconds: answers/s, share of 200 vs 429, errors; no drain.
+#   capacity  what the workers alone sustain: the queue is filled with small envelopes
+#             (--workers 1, wrk closed loop for INGEST_SHORT seconds), the server is
+#             stopped, then restarted with the default workers and nothing else running; the
+#             backlog's drain gives profiles/s and the server's CPU ms (user + sys, from
+#             /proc) per envelope.
 # Every case reports the server's peak RSS (VmHWM from /proc/PID/status).
 #
 # Environment: INGEST_RUNS=3 (the table shows medians), INGEST_DURATION=10 (s),
 #   INGEST_SHORT=5 (s, medium and saturate), INGEST_QUEUE_MB=512, INGEST_BUDGET=270 (s: no
 #   further run is started when it would end past this; the header says how many ran),
 #   INGEST_CONNS=64, INGEST_RATE=1000, INGEST_SAT_CONNS=256, INGEST_SAT_QUEUE=200,
-#   INGEST_CASES="small paced medium saturate", INGEST_PROJECTS=64,
+#   INGEST_CASES="small paced medium saturate capacity", INGEST_PROJECTS=64,
 #   INGEST_SMALL_COUNT=2000, INGEST_MEDIUM_COUNT=100 (distinct envelopes generated),
 #   INGEST_DRAIN_MAX=120 (s), INGEST_PERF=1 (perf record -g the server during the first
 #   `small` run; report in the output directory).
@@ -52,7 +57,7 @@ conns=${INGEST_CONNS:-64}
 rate=${INGEST_RATE:-1000}
 sat_conns=${INGEST_SAT_CONNS:-256}
 sat_queue=${INGEST_SAT_QUEUE:-200}
-cases=${INGEST_CASES:-small paced medium saturate}
+cases=${INGEST_CASES:-small paced medium saturate capacity}
 nproj=${INGEST_PROJECTS:-64}
 small_count=${INGEST_SMALL_COUNT:-2000}
 medium_count=${INGEST_MEDIUM_COUNT:-100}
@@ -298,12 +303,63 @@ run_case() { # case run
             pm, pb, rss / 1024, v["requests"], v["s200"], v["s429"], al / d }' >"$out/last.result"
 }
 
+# --- capacity: fill the queue, then time the workers draining it alone ----------------------
+proc_cpu_ticks() { # pid -> utime + stime in clock ticks
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null
+}
+
+run_capacity() { # run
+    local r=$1 log=$out/capacity-$1 dir=$out/run-capacity-$1
+    rm -rf "$dir"
+    cp -a "$out/template" "$dir"
+    sync
+    start_server "$dir" "$log-fill" --workers 1 --queue-max-mb 4096
+    INGEST_RATE=0 wrk -t$threads -c"$conns" -d"${short}s" --timeout 10s \
+        -s "$here/ingest.lua" "http://127.0.0.1:$port" -- "$data/ingest-small" "$out/keys" \
+        $threads >"$log.wrk" 2>&1
+    stop_server
+    sync
+    start_server "$dir" "$log"
+    local m depth0 depth t0 t1 c0 c1 hz done_ok=0 deadline
+    hz=$(getconf CLK_TCK)
+    c0=$(proc_cpu_ticks "$srv_pid")
+    t0=$(now)
+    depth0=$(metric "$(scrape "$port")" 'kiln_queue_depth{unit="records"}')
+    deadline=$(($(date +%s) + drain_max))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        depth=$(metric "$(scrape "$port")" 'kiln_queue_depth{unit="records"}')
+        if [ "$depth" = 0 ]; then
+            done_ok=1
+            break
+        fi
+        sleep 0.02
+    done
+    t1=$(now)
+    c1=$(proc_cpu_ticks "$srv_pid")
+    m=$(scrape "$port")
+    printf '%s\n' "$m" >"$log.metrics"
+    local rss acc
+    rss=$(peak_rss_kib)
+    stop_server
+    acc=$(metric "$m" 'kiln_outcomes_total{outcome="accepted",reason="",category="profile"}')
+    if [ "$done_ok" != 1 ] || [ "${depth0:-0}" = 0 ]; then
+        echo "case=capacity failed=1" >"$out/last.result"
+        echo "ingest.sh: capacity run $r: the backlog ($depth0 records) did not drain" >&2
+        return
+    fi
+    awk -v n="$acc" -v a="$t0" -v b="$t1" -v c="$((c1 - c0))" -v hz="$hz" -v rss="${rss:-0}" \
+        -v q="$depth0" -v sz="${bytes[small]}" 'BEGIN {
+        printf "case=capacity backlog=%d accepted=%d e2e=%.1f mbs=%.1f drain_s=%.2f " \
+            "cpu_ms=%.3f rss_mib=%.1f\n", q, n, n / (b - a), n * sz / 1e6 / (b - a), b - a,
+            1000 * c / hz / q, rss / 1024 }' >"$out/last.result"
+}
+
 # --- main -----------------------------------------------------------------------------------
 declare -A bytes
 need_medium=0
 for c in $cases; do
     case $c in
-    small | paced | saturate) ;;
+    small | paced | saturate | capacity) ;;
     medium) need_medium=1 ;;
     *) echo "ingest.sh: unknown case '$c' in INGEST_CASES" >&2; exit 2 ;;
     esac
@@ -338,7 +394,7 @@ for ((r = 1; r <= runs; r++)); do
     fi
     done_runs=$r
     for c in $cases; do
-        run_case "$c" "$r"
+        if [ "$c" = capacity ]; then run_capacity "$r"; else run_case "$c" "$r"; fi
         line=$(cat "$out/last.result")
         echo "$line" >>"$out/results.log"
         echo "  run $r: $line" >&2
@@ -365,6 +421,7 @@ label() {
     paced) echo "small  ${rate}/s" ;;
     medium) echo "medium c$conns q${queue_mb}M" ;;
     saturate) echo "sat 1w q$sat_queue c$sat_conns" ;;
+    capacity) echo "capacity (drain)" ;;
     esac
 }
 
@@ -373,6 +430,7 @@ echo "$done_runs run(s) per case in $(($(date +%s) - t_start))s; medians:"
 printf '%-22s %8s %8s %6s %8s %8s %6s %9s %8s %7s %9s %8s %8s %8s\n' case "acks/s" "200/s" "429%" \
     "p50 ms" "p99 ms" errors "e2e pr/s" "e2e MB/s" "drain s" "pr/s@load" "proc ms" "p99 ms<=" "RSS MiB"
 for c in $cases; do
+    [ "$c" = capacity ] && continue
     printf '%-22s %8s %8s %6s %8s %8s %6s %9s %8s %7s %9s %8s %8s %8s\n' "$(label "$c")" \
         "$(col "$c" ack_s 0)" "$(col "$c" ok_s 0)" "$(col "$c" s429_pct 1)" "$(col "$c" p50_ms 1)" \
         "$(col "$c" p99_ms 1)" "$(col "$c" errors 0)" "$(col "$c" e2e 0)" "$(col "$c" mbs 1)" \
@@ -408,11 +466,14 @@ if [[ " $cases " == *" saturate "* ]]; then
         printf "target saturated: %s answers/s (>= 5000: %s), %s%% 429, %s errors/timeouts, peak RSS %s MiB\n",
             a, (a >= 5000) ? "met" : "MISSED", s, er, m }'
 fi
+if [[ " $cases " == *" capacity "* ]]; then
+    echo "capacity (workers alone, default count, draining a backlog of $(col capacity backlog 0) small envelopes): $(col capacity e2e 0) profiles/s, $(col capacity cpu_ms 3) CPU ms per envelope (server user+sys), peak RSS $(col capacity rss_mib 0) MiB"
+fi
 if [[ " $cases " == *" medium "* ]]; then
     echo "medium (2 MB profiles, closed loop): e2e $(col medium mbs 1) MB/s ($(col medium e2e 1) profiles/s), ack p50/p99 $(col medium p50_ms 0)/$(col medium p99_ms 0) ms, peak RSS $(col medium rss_mib 0) MiB"
 fi
 grep -q 'failed=1' "$out/results.log" && status=1
-if [ -f "$out/perf-small.data" ]; then
+if [ "${INGEST_PERF:-0}" != 0 ] && [ -f "$out/perf-small.data" ]; then
     perf report -i "$out/perf-small.data" --no-children --sort comm,dso,sym --stdio -g none \
         2>/dev/null | grep -v '^#' | grep -v '^$' | head -40 >"$out/perf-small.txt"
     echo "perf (server, first small run): $out/perf-small.txt"
