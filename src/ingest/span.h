@@ -62,11 +62,10 @@
 #include "base/vec.h"
 #include "ingest/tx_event.h"
 
-#define KL_SPAN_MAX_ITEMS 1000   /* spans per item (Relay's span count limit per item) */
+#define KL_SPAN_MAX_ITEMS 1000   /* spans per item; SDKs flush their span buffers far below */
 #define KL_SPAN_MAX_SPANS 10000  /* spans per envelope (all items and the transaction) */
 #define KL_SPAN_MAX_STR 1024     /* bytes of a name, segment name, env, release, thread name */
 #define KL_SPAN_MAX_THREAD_ID 64 /* bytes of a thread id */
-#define KL_SPAN_V2_CONTENT_TYPE "application/vnd.sentry.items.span.v2+json"
 
 /* Why a span was skipped: index into struct kl_span_set.skipped. */
 enum kl_span_skip {

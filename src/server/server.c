@@ -144,7 +144,10 @@ static int handle_envelope(struct kl_req *req)
             if (memmem(env->items[i].payload, env->items[i].payload_len, "profiler_id", 11))
                 hints |= KL_SERVE_HINT_SPAN;
         } else if (kl_str_eq_c(t, "span")) {
-            hints |= KL_SERVE_HINT_SPAN;
+            /* spans link only within their envelope (ingest/span.h): without a profiler id
+             * in some item nothing can link, and span streams without profiling stay out */
+            if (memmem(env->items[i].payload, env->items[i].payload_len, "profiler_id", 11))
+                hints |= KL_SERVE_HINT_SPAN;
             name = "span";
         }
         kl_counter_add(kl_metric_get(s->m_items, "type", name, NULL), 1);

@@ -22,7 +22,8 @@ Shapes (field by field as the SDK code builds them):
            {"type":"profile_chunk","platform":P}, samples with "timestamp" in seconds.
   spans-v2 sentry-javascript v10+ span streaming with UI profiling: a `span` item (span v2
            container; only the segment carries sentry.profiler_id) and the profile_chunk of
-           that profiler, in one envelope without an event_id.
+           that profiler, in one envelope without an event_id. spans-v2-unprofiled: the
+           same spans without a profiler id or chunk (span streaming without profiling).
   tx-profiler  a transaction-only envelope naming a profiler (contexts.profile.profiler_id,
            contexts.trace.data thread.id), as SDKs v8-v10 link transactions to chunks; its
            chunk is `chunk --profiler-id P --start S`.
@@ -278,13 +279,14 @@ def _attr(v):
     return {"type": "string", "value": v}
 
 
-def spans_v2_envelope():
+def spans_v2_envelope(profiled=True):
     """sentry-javascript v10+ span streaming with UI profiling: one `span` item, content type
     application/vnd.sentry.items.span.v2+json, item_count N, payload {"items": [...]}. Only
     the segment span (is_segment) carries sentry.profiler_id; children carry
     sentry.segment.id and thread.id. One child has a broken span_id (skipped by kiln). The
     envelope also holds the UI profiler's profile_chunk with the same profiler_id, whose 11
-    samples run from start to start + 0.25 s."""
+    samples run from start to start + 0.25 s. profiled=False: span streaming without
+    profiling (no profiler id, no chunk)."""
     now = time.time()
     start = float(int(now) - 5)
     profiler_id, trace_id = new_id(), new_id()
@@ -321,7 +323,11 @@ def spans_v2_envelope():
     ih = {"type": "span", "item_count": len(items),
           "content_type": "application/vnd.sentry.items.span.v2+json"}
     _, chunk_item, cinfo = chunk_envelope("javascript", profiler_id=profiler_id, start=start)
-    body = serialize(header, [(ih, {"items": items}), chunk_item])
+    if not profiled:
+        del items[0]["attributes"]["sentry.profiler_id"]
+        body = serialize(header, [(ih, {"items": items})])
+    else:
+        body = serialize(header, [(ih, {"items": items}), chunk_item])
     info = {"kind": "spans-v2", "profiler_id": profiler_id, "trace_id": trace_id,
             "segment_id": seg, "span_ids": [seg, c1, c2], "chunk_id": cinfo["chunk_id"],
             "start": start}
@@ -572,7 +578,7 @@ def cmd_check(argv):
 
 
 BUILDERS = {"node", "node-invalid", "node-truncated", "browser", "chunk", "chunk-ui", "chunk-mismatch",
-            "spans-v2", "tx-profiler", "padded-profile", "padded-total", "event-item", "items", "attachments"}
+            "spans-v2", "spans-v2-unprofiled", "tx-profiler", "padded-profile", "padded-total", "event-item", "items", "attachments"}
 
 
 def main():
@@ -608,6 +614,8 @@ def main():
         info["kind"] = "chunk-mismatch"
     elif a.kind == "spans-v2":
         body, info = spans_v2_envelope()
+    elif a.kind == "spans-v2-unprofiled":
+        body, info = spans_v2_envelope(profiled=False)
     elif a.kind == "tx-profiler":
         body, info = tx_profiler_envelope(a.profiler_id, a.start)
     elif a.kind == "padded-profile":

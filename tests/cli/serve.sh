@@ -890,9 +890,16 @@ PY"
     CST=$(curl -s --max-time 10 -o "$tmp/chunk6.json" -w '%{http_code}' "$BASE$CU")
     check "its chunks_url fetches all 11 samples of the chunk" \
         "[ '$CST' = 200 ] && [ \"\$(json_field '$tmp/chunk6.json' 'len(d[\"chunk\"][\"profile\"][\"samples\"])')\" = 11 ]"
+    # span streaming without profiling: acknowledged, never queued (nothing could link)
+    mkenv spans-v2-unprofiled
+    post "$tmp/env.bin" "$BASE/api/1/envelope/?$Q5" -H 'Content-Type: text/plain;charset=UTF-8'
+    s_unprof=$STATUS
+    wait_queue_empty 10
     curl -s --max-time 5 -o "$tmp/metrics5.txt" "$BASE/metrics"
+    check "spans without any profiler id: 200, not queued (no span counted unlinked)" \
+        "[ '$s_unprof' = 200 ] && ! grep -q '^kiln_spans_total{result=\"unlinked\"}' '$tmp/metrics5.txt'"
     check "/metrics: span items by type, linked and skipped spans by result" \
-        "grep -q '^kiln_envelope_items_total{type=\"span\"} 2' '$tmp/metrics5.txt' &&
+        "grep -q '^kiln_envelope_items_total{type=\"span\"} 3' '$tmp/metrics5.txt' &&
          grep -q '^kiln_spans_total{result=\"span.bad_id\"} 2' '$tmp/metrics5.txt' &&
          grep -q '^kiln_spans_total{result=\"linked\"} 7' '$tmp/metrics5.txt'"
     # spans produce no outcomes: only the two chunks' (and the retry's chunk duplicate)
