@@ -82,19 +82,23 @@ static int read_thread_id(struct kl_json_val *v, struct field *f)
     return 0;
 }
 
+/* The latest start or end accepted, in unix seconds: the year 2255, so that ns still fit in
+ * an int64 (its limit is 9.22e9 s). */
+#define MAX_UNIX_S 9000000000LL
+
 /* Plain decimal seconds ("1700000001.25") to ns exactly, as a double would not (its 53 bits
- * hold ~256 ns steps at today's epoch); false for other forms (exponents, signs, > 1e11 s),
+ * hold ~256 ns steps at today's epoch); false for other forms (exponents, signs, too large),
  * which go through strtod. Fraction digits past the ninth are dropped (truncated). */
 static bool decimal_ns(struct kl_str n, int64_t *ns)
 {
     size_t i = 0;
     int64_t sec = 0, frac = 0;
     for (; i < n.len && n.ptr[i] >= '0' && n.ptr[i] <= '9'; i++) {
-        if (i >= 11)
+        if (i >= 10)
             return false;
         sec = sec * 10 + (n.ptr[i] - '0');
     }
-    if (i == 0 || sec >= 100000000000LL)
+    if (i == 0 || sec >= MAX_UNIX_S)
         return false;
     if (i < n.len) {
         if (n.ptr[i] != '.' || i + 1 == n.len)
@@ -143,8 +147,7 @@ static int read_time(struct kl_json_val *v, struct when *w)
         buf[n.len] = '\0';
         char *end;
         double d = strtod(buf, &end);
-        /* 1e11 s is the year 5138: beyond it the ns no longer fit comfortably */
-        if (*end == '\0' && isfinite(d) && d >= 0 && d < 1e11) {
+        if (*end == '\0' && isfinite(d) && d >= 0 && d < (double)MAX_UNIX_S) {
             w->ns = (int64_t)llround(d * 1e9);
             w->st = OK;
         }
@@ -154,7 +157,7 @@ static int read_time(struct kl_json_val *v, struct when *w)
         struct kl_str s;
         if (kl_json_get_str(v, &s) < 0)
             return -1;
-        if (kl_rfc3339_parse(s, &w->ns) && w->ns >= 0)
+        if (kl_rfc3339_parse(s, &w->ns) && w->ns >= 0 && w->ns / 1000000000LL < MAX_UNIX_S)
             w->st = OK;
         return 0;
     }
@@ -354,7 +357,9 @@ static int finish(struct kl_arena *a, const struct raw *r, bool v2, struct kl_sp
         return -1;
     }
     sp->span_id = lower_copy(a, r->span_id.s);
-    if (r->start.st != OK || r->end.st != OK) {
+    /* the transaction's times come from tx_event.h, which bounds them less tightly */
+    if (r->start.st != OK || r->end.st != OK || r->start.ns < 0 || r->end.ns < 0 ||
+        r->start.ns >= MAX_UNIX_S * 1000000000LL || r->end.ns >= MAX_UNIX_S * 1000000000LL) {
         *why = KL_SPAN_SKIP_BAD_TIMESTAMP;
         return -1;
     }

@@ -20,7 +20,10 @@
  *     start_timestamp, timestamp, op?, description?, data:{"sentry.profiler_id",
  *     "thread.id" (string or integer), "thread.name", "sentry.segment.name", "environment",
  *     "release"}}; name = description, else op.
- * Timestamps are unix seconds (float) or RFC 3339 strings; ids are lowercased.
+ * The item header's content_type and item_count are not needed: the payload's "items"
+ * array says which shape it is (a v1 span has no such key) and is counted as it is read.
+ * Timestamps are unix seconds (decimal text converted exactly to ns; exponent forms via
+ * strtod) or RFC 3339 strings; ids are lowercased, dashed uuids accepted for 32-hex ids.
  * Linking (kl_span_set_link): a span without a profiler id takes its segment's, the segment
  * being the span of the same envelope whose span_id equals its segment_id (a v2 segment
  * span, or the transaction); thread, segment name, environment and release are inherited
@@ -40,8 +43,8 @@
  * KL_SPAN_MAX_ITEMS spans in one item: span.too_many (the item's spans are dropped, earlier
  * items' kept). Spans that are invalid on their own are skipped and counted in skipped[]:
  * span.not_object, span.missing_id (trace_id or span_id absent), span.bad_id (not hex of
- * the right length), span.bad_timestamp (absent, not a number/RFC 3339, non-finite or out of
- * range), span.end_before_start. Never logs.
+ * the right length), span.bad_timestamp (absent, not a number/RFC 3339, non-finite, negative
+ * or past the year 2255, where ns leave int64), span.end_before_start. Never logs.
  * Threads: a set belongs to one thread. Tests: tests/unit/test_span.c, fuzz/fuzz_span.c
  * (corpus fuzz/corpus/span/), tests/cli/serve.sh (span v2 stream + chunk, end to end).
  * Limits: KL_SPAN_MAX_ITEMS spans per item and KL_SPAN_MAX_SPANS per set (checked before

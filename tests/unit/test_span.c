@@ -273,6 +273,16 @@ static void test_skip_reasons(void)
         {"{\"trace_id\":\"" TRACE "\",\"span_id\":\"" CHILD "\",\"start_timestamp\":1,"
          "\"end_timestamp\":1e11}",
          KL_SPAN_SKIP_BAD_TIMESTAMP},
+        /* the year 2255 and later: the ns would overflow int64 (a fuzz find) */
+        {"{\"trace_id\":\"" TRACE "\",\"span_id\":\"" CHILD "\",\"start_timestamp\":1,"
+         "\"end_timestamp\":17000000007.5}",
+         KL_SPAN_SKIP_BAD_TIMESTAMP},
+        {"{\"trace_id\":\"" TRACE "\",\"span_id\":\"" CHILD "\",\"start_timestamp\":1,"
+         "\"end_timestamp\":9000000000}",
+         KL_SPAN_SKIP_BAD_TIMESTAMP},
+        {"{\"trace_id\":\"" TRACE "\",\"span_id\":\"" CHILD "\",\"start_timestamp\":1,"
+         "\"end_timestamp\":\"2300-01-01T00:00:00Z\"}",
+         KL_SPAN_SKIP_BAD_TIMESTAMP},
         {"{\"trace_id\":\"" TRACE "\",\"span_id\":\"" CHILD "\",\"start_timestamp\":2,"
          "\"end_timestamp\":1.999999}",
          KL_SPAN_SKIP_END_BEFORE_START},
@@ -294,6 +304,16 @@ static void test_skip_reasons(void)
                      kl_span_skip_reason(cases[i].why), S.spans.len, S.skipped[cases[i].why],
                      skipped_total());
     }
+    /* the last second before the bound is fine, to the ns */
+    fresh();
+    ASSERT_EQ_STR(
+        parse("{\"span_id\":\"" CHILD "\",\"trace_id\":\"" TRACE "\","
+              "\"start_timestamp\":8999999999.999999999,\"timestamp\":8999999999.999999999}",
+              0),
+        "");
+    ASSERT_EQ_INT(S.spans.len, 1);
+    if (S.spans.len)
+        ASSERT_EQ_INT(S.spans.items[0].end_ns, 8999999999999999999LL);
     ASSERT_EQ_STR(kl_span_skip_reason(KL_SPAN_SKIP_END_BEFORE_START), "span.end_before_start");
     ASSERT_EQ_STR(kl_span_skip_reason(KL_SPAN_SKIP_NOT_OBJECT), "span.not_object");
     ASSERT_EQ_STR(kl_span_skip_reason(KL_SPAN_SKIP_MISSING_ID), "span.missing_id");
