@@ -108,6 +108,64 @@ static int read_tags(struct kl_arena *a, struct kl_json_val *v, kl_vec_kv *tags)
     return r;
 }
 
+/* The thread that ran the transaction: a string, or an integer kept as its digits. */
+static int get_thread_id(struct kl_json_val *v, struct kl_str *out)
+{
+    if (kl_json_type(v) != KL_JSON_NUMBER)
+        return get_opt_str(v, out);
+    struct kl_str n;
+    if (kl_json_get_number_text(v, &n) < 0)
+        return -1;
+    for (size_t i = 0; i < n.len; i++)
+        if (n.ptr[i] < '0' || n.ptr[i] > '9')
+            return 0;
+    if (n.len)
+        *out = n;
+    return 0;
+}
+
+/* contexts.trace: its string fields, and data["thread.id"/"thread.name"]. */
+static int read_trace(struct kl_json_val *v, struct kl_tx_event *ev)
+{
+    if (kl_json_type(v) != KL_JSON_OBJECT)
+        return 0;
+    const struct field fs[] = {{"trace_id", &ev->trace_id},
+                               {"span_id", &ev->span_id},
+                               {"op", &ev->op},
+                               {"status", &ev->status}};
+    struct kl_json_iter it;
+    struct kl_str k;
+    struct kl_json_val x;
+    int r;
+    if (kl_json_obj_begin(v, &it) < 0)
+        return -1;
+    while ((r = kl_json_obj_next(&it, &k, &x)) > 0) {
+        if (kl_str_eq_c(k, "data")) {
+            if (kl_json_type(&x) != KL_JSON_OBJECT)
+                continue;
+            struct kl_json_iter di;
+            struct kl_str dk;
+            struct kl_json_val dv;
+            int q;
+            if (kl_json_obj_begin(&x, &di) < 0)
+                return -1;
+            while ((q = kl_json_obj_next(&di, &dk, &dv)) > 0) {
+                if (kl_str_eq_c(dk, "thread.id") && get_thread_id(&dv, &ev->thread_id) < 0)
+                    return -1;
+                if (kl_str_eq_c(dk, "thread.name") && get_opt_str(&dv, &ev->thread_name) < 0)
+                    return -1;
+            }
+            if (q < 0)
+                return -1;
+            continue;
+        }
+        for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
+            if (kl_str_eq_c(k, fs[i].key) && get_opt_str(&x, fs[i].out) < 0)
+                return -1;
+    }
+    return r;
+}
+
 static int read_contexts(struct kl_json_val *v, struct kl_tx_event *ev)
 {
     if (kl_json_type(v) != KL_JSON_OBJECT)
@@ -120,11 +178,7 @@ static int read_contexts(struct kl_json_val *v, struct kl_tx_event *ev)
         return -1;
     while ((r = kl_json_obj_next(&it, &k, &x)) > 0) {
         if (kl_str_eq_c(k, "trace")) {
-            const struct field fs[] = {{"trace_id", &ev->trace_id},
-                                       {"span_id", &ev->span_id},
-                                       {"op", &ev->op},
-                                       {"status", &ev->status}};
-            if (read_fields(&x, fs, 4) < 0)
+            if (read_trace(&x, ev) < 0)
                 return -1;
         } else if (kl_str_eq_c(k, "app")) {
             const struct field fs[] = {{"app_identifier", &ev->app_identifier}};

@@ -9,7 +9,10 @@
  * Ownership: strings live in arena a (the JSON doc is kept there). Errors: invalid JSON or
  * a non-object event -> KL_R_PROFILING_INVALID_TRANSACTION_METADATA is NOT used here; a bad
  * event is reported with KL_R_ENVELOPE_MALFORMED and the profile is processed without it.
- * Limits: KL_MAX_MAP_ENTRIES tags. Tests: tests/cli/process.sh (--transaction, envelopes).
+ * thread_id/thread_name (contexts.trace.data, a string or an integer id) are not merged into
+ * the profile: they link the transaction to continuous-profiling chunks (ingest/span.h).
+ * Limits: KL_MAX_MAP_ENTRIES tags. Tests: tests/cli/process.sh (--transaction, envelopes),
+ * tests/unit/test_span.c (the trace context's thread).
  */
 #ifndef KL_INGEST_TX_EVENT_H
 #define KL_INGEST_TX_EVENT_H
@@ -29,7 +32,8 @@ struct kl_tx_event {
     struct kl_str http_method;                   /* request.method */
     struct kl_str app_identifier;                /* contexts.app.app_identifier */
     struct kl_str profiler_id;                   /* contexts.profile.profiler_id */
-    int64_t start_ns, end_ns;                    /* start_timestamp, timestamp */
+    struct kl_str thread_id, thread_name; /* contexts.trace.data["thread.id"/"thread.name"] */
+    int64_t start_ns, end_ns;             /* start_timestamp, timestamp */
     bool has_start, has_end;
     kl_vec_kv tags; /* tags, as a flat string map (array-of-pairs or object form) */
 };

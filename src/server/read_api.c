@@ -701,3 +701,108 @@ int kl_api_chunks(struct kl_req *req)
     kl_buf_puts(&b, "]}");
     return reply_buf(req, &b);
 }
+
+/* ---- spans linked to chunks ---- */
+
+struct span_list {
+    struct kl_jw w;
+    uint32_t n, max; /* as struct list_ctx */
+    struct kl_str org;
+};
+
+static int span_row(void *ctx, const struct kl_stored_span *r)
+{
+    struct span_list *c = ctx;
+    if (c->n++ >= c->max)
+        return 1;
+    struct kl_jw *w = &c->w;
+    char st[48], en[48];
+    kl_rfc3339_format(r->start_ns, st);
+    kl_rfc3339_format(r->end_ns, en);
+    kl_jw_obj_begin(w);
+    kl_jw_key(w, "project_id");
+    kl_jw_u64(w, r->project_id);
+    kl_jw_key_str_or_null(w, "trace_id", r->trace_id);
+    kl_jw_key_str_or_null(w, "span_id", r->span_id);
+    kl_jw_key_str_or_null(w, "parent_span_id", r->parent_span_id);
+    kl_jw_key_str_or_null(w, "segment_id", r->segment_id);
+    kl_jw_key(w, "is_segment");
+    kl_jw_bool(w, r->is_segment);
+    kl_jw_key_str_or_null(w, "name", r->name);
+    kl_jw_key_str_or_null(w, "segment_name", r->segment_name);
+    kl_jw_key_str_or_null(w, "profiler_id", r->profiler_id);
+    kl_jw_key_str_or_null(w, "thread_id", r->thread_id);
+    kl_jw_key_str_or_null(w, "thread_name", r->thread_name);
+    kl_jw_key_str_or_null(w, "environment", r->environment);
+    kl_jw_key_str_or_null(w, "release", r->release);
+    kl_jw_key(w, "start");
+    kl_jw_cstr(w, st);
+    kl_jw_key(w, "end");
+    kl_jw_cstr(w, en);
+    kl_jw_key(w, "duration_ns");
+    kl_jw_i64(w, r->end_ns - r->start_ns);
+    /* the chunks endpoint's request for exactly this span (RFC 3339 needs no escaping in a
+     * query: digits, '-', ':', '.', 'T', 'Z') */
+    char url[512];
+    snprintf(url, sizeof url,
+             "/api/0/organizations/%.*s/profiling/chunks/?project=%llu&profiler_id=%.*s"
+             "&start=%s&end=%s",
+             (int)c->org.len, c->org.ptr, (unsigned long long)r->project_id,
+             (int)r->profiler_id.len, r->profiler_id.ptr ? r->profiler_id.ptr : "", st, en);
+    kl_jw_key(w, "chunks_url");
+    kl_jw_cstr(w, url);
+    kl_jw_obj_end(w);
+    return 0;
+}
+
+int kl_api_spans(struct kl_req *req)
+{
+    struct kl_profile_filter pf;
+    if (filter_from(req, "", &pf) < 0)
+        return 0;
+    struct kl_span_filter f = {0};
+    f.organization_id = pf.organization_id;
+    f.project_id = pf.project_id;
+    f.since_ns = pf.since_ns;
+    f.until_ns = pf.until_ns;
+    struct kl_str pid = kl_req_query(req, "profiler_id"), tx = kl_req_query(req, "transaction"),
+                  pp = kl_req_query(req, "per_page"), cu = kl_req_query(req, "cursor");
+    char hex[33];
+    if (pid.ptr) {
+        struct kl_uuid u;
+        if (!kl_uuid_parse(pid, &u))
+            return fail(req, KL_R_HTTP_BAD_REQUEST, "profiler_id is a uuid");
+        kl_uuid_hex(&u, hex);
+        f.profiler_id = kl_str_make(hex, 32);
+    }
+    f.segment_name = tx;
+    uint64_t per_page = 50, cursor = 0;
+    if ((pp.ptr && (!kl_parse_u64(pp, &per_page) || per_page == 0 || per_page > 1000)) ||
+        (cu.ptr && (!kl_parse_u64(cu, &cursor) || cursor > UINT32_MAX)))
+        return fail(req, KL_R_HTTP_BAD_REQUEST, "per_page is 1..1000, cursor a number");
+    f.limit = (uint32_t)per_page + 1; /* one more than a page: is there a next page? */
+    f.offset = (uint32_t)cursor;
+    struct kl_buf b;
+    kl_buf_init(&b, (size_t)1 << 30);
+    struct span_list c;
+    kl_jw_init(&c.w, &b);
+    c.n = 0;
+    c.max = (uint32_t)per_page;
+    c.org = kl_req_param(req, "org");
+    kl_jw_obj_begin(&c.w);
+    kl_jw_key(&c.w, "data");
+    kl_jw_arr_begin(&c.w);
+    struct kl_err err = KL_ERR_INIT;
+    if (kl_store_list_spans(store_of(req), &f, span_row, &c, &err) < 0) {
+        kl_buf_release(&b);
+        return kl_http_reply_error(req, &err);
+    }
+    kl_jw_arr_end(&c.w);
+    kl_jw_key(&c.w, "next_cursor");
+    if (c.n > per_page)
+        kl_jw_u64(&c.w, cursor + per_page);
+    else
+        kl_jw_null(&c.w);
+    kl_jw_obj_end(&c.w);
+    return reply_buf(req, &b);
+}

@@ -3,9 +3,10 @@
  * What: the handlers behind GET /api/0/.../profiling/...: one profile as speedscope or in
  * its stored form, raw chunks, the profile list and search, the aggregated flamegraph over
  * every matching profile and chunk (with expand=metrics), a differential flamegraph, slowest
- * functions, function trends and occurrences. They read what ingest stored (trees,
- * functions, occurrences: pipeline/derive.h) through query/query.h; no profile JSON is
- * parsed except to render one profile.
+ * functions, function trends, occurrences, and spans linked to continuous-profiling chunks.
+ * They read what ingest stored (trees, functions, occurrences: pipeline/derive.h; span
+ * links: ingest/span.h) through query/query.h and the store; no profile JSON is parsed
+ * except to render one profile or merge chunks.
  *
  * Common parameters: project (id or slug; default all projects of the organization), query
  * (Sentry's search syntax, query/query.h), statsPeriod (e.g. 24h, 14d) or start & end
@@ -39,5 +40,13 @@ int kl_api_occurrences(struct kl_req *req);
  * metadata, samples inside the range, frames and stacks appended with offsets, thread
  * metadata merged (first wins), measurements concatenated. {"chunk":...,"debug_chunk_ids"}. */
 int kl_api_chunks(struct kl_req *req);
+/* organizations/{org}/profiling/spans/?project=&profiler_id=&transaction=&start=&end=
+ * &statsPeriod=&per_page=&cursor= : spans linked to chunks (ingest/span.h), newest first,
+ * {"data":[{project_id, trace_id, span_id, parent_span_id, segment_id, is_segment, name,
+ * segment_name, profiler_id, thread_id, thread_name, environment, release, start, end (RFC
+ * 3339, as "timestamp" elsewhere), duration_ns, chunks_url}],"next_cursor"}. chunks_url is
+ * the chunks request above for the span's profiler, project and exact [start, end].
+ * transaction matches the segment name; start/end/statsPeriod bound the span's start. */
+int kl_api_spans(struct kl_req *req);
 
 #endif

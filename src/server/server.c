@@ -17,6 +17,8 @@
 #include "http/metrics.h"
 #include "ingest/envelope.h"
 #include "ingest/relay_msg.h"
+#include "ingest/span.h"
+#include "ingest/tx_event.h"
 #include "json/json.h"
 #include "pipeline/derive.h"
 #include "pipeline/process.h"
@@ -30,6 +32,9 @@
  * and what the body is (an envelope unless KL_QFLAG_RELAY_MSG). */
 #define KL_QFLAG_ENCODING_MASK 0xffu
 #define KL_QFLAG_RELAY_MSG 0x100u
+/* queue item hint (server-defined bits start at 8): span items, or a transaction that
+ * names a profiler, to be linked to chunks (ingest/span.h) */
+#define KL_SERVE_HINT_SPAN (1u << 8)
 #define STORE_RETRIES 5
 
 struct kl_server {
@@ -52,6 +57,7 @@ struct kl_server {
     struct kl_metric_family *m_rejected; /* kiln_ingest_rejected_total{reason} */
     struct kl_metric_family *m_queue;    /* kiln_queue_depth{unit} */
     struct kl_metric_family *m_store_errors;
+    struct kl_metric_family *m_spans; /* kiln_spans_total{result} */
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -184,6 +190,16 @@ static int handle_envelope(struct kl_req *req)
         } else if (kl_str_eq_c(t, "transaction")) {
             hints |= KL_QUEUE_HINT_TRANSACTION;
             name = "transaction";
+            /* SDKs v8-v10 link a transaction to chunks by contexts.profile.profiler_id; a
+             * byte search keeps the other transactions out of the queue unparsed */
+            if (memmem(env->items[i].payload, env->items[i].payload_len, "profiler_id", 11))
+                hints |= KL_SERVE_HINT_SPAN;
+        } else if (kl_str_eq_c(t, "span")) {
+            /* spans link only within their envelope (ingest/span.h): without a profiler id
+             * in some item nothing can link, and span streams without profiling stay out */
+            if (memmem(env->items[i].payload, env->items[i].payload_len, "profiler_id", 11))
+                hints |= KL_SERVE_HINT_SPAN;
+            name = "span";
         }
         kl_counter_add(kl_metric_get(s->m_items, "type", name, NULL), 1);
     }
@@ -200,9 +216,10 @@ static int handle_envelope(struct kl_req *req)
         n = snprintf(body, sizeof body, "{}");
     }
 
-    /* Only envelopes with something to profile are queued; the rest (events, sessions,
-     * client reports...) are acknowledged and ignored, as Relay does for what it drops. */
-    if ((hints & (KL_QUEUE_HINT_PROFILE | KL_QUEUE_HINT_PROFILE_CHUNK)) &&
+    /* Only envelopes with something to profile or to link to a profile are queued; the
+     * rest (events, sessions, client reports...) are acknowledged and ignored, as Relay
+     * does for what it drops. */
+    if ((hints & (KL_QUEUE_HINT_PROFILE | KL_QUEUE_HINT_PROFILE_CHUNK | KL_SERVE_HINT_SPAN)) &&
         enqueue_body(req, org_id, project_id, hints, 0, &err) < 0)
         return reject(req, &err);
     return kl_http_reply_json(req, 200, body, (size_t)n);
@@ -609,6 +626,123 @@ static void process_relay_msg(struct item_ctx *c, const char *body, size_t len)
     commit_result(c, 0, &res);
 }
 
+static struct kl_str item_queue_id(struct item_ctx *c, size_t index)
+{
+    char qid[48];
+    int qn = snprintf(qid, sizeof qid, "%llu/%zu", (unsigned long long)c->rec->id, index);
+    return kl_str_make(kl_arena_strndup(c->arena, qid, (size_t)qn), (size_t)qn);
+}
+
+/* Commit the linked spans of one envelope item under its own queue id, so a replay of the
+ * record is a no-op. Spans are not a profile category: they have no outcomes. */
+static void commit_spans(struct item_ctx *c, uint32_t item, const struct kl_span *sp, size_t n)
+{
+    struct kl_server *s = c->s;
+    struct kl_stored_span *rows = kl_arena_calloc(c->arena, n ? n : 1, sizeof *rows);
+    uint32_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!sp[i].profiler_id.ptr)
+            continue;
+        struct kl_stored_span *r = &rows[k++];
+        r->trace_id = sp[i].trace_id;
+        r->span_id = sp[i].span_id;
+        r->parent_span_id = sp[i].parent_span_id;
+        r->segment_id = sp[i].segment_id;
+        r->is_segment = sp[i].is_segment;
+        r->name = sp[i].name;
+        r->segment_name = sp[i].segment_name;
+        r->profiler_id = sp[i].profiler_id;
+        r->thread_id = sp[i].thread_id;
+        r->thread_name = sp[i].thread_name;
+        r->environment = sp[i].environment;
+        r->release = sp[i].release;
+        r->start_ns = sp[i].start_ns;
+        r->end_ns = sp[i].end_ns;
+    }
+    if (k == 0)
+        return;
+    struct kl_str queue_id = item_queue_id(c, item);
+    struct kl_stored_item it;
+    kl_stored_item_outcomes(&it, queue_id, c->rec->meta.org_id, c->rec->meta.project_id,
+                            c->rec->meta.received_ns / 1000000000LL, NULL, 0);
+    it.spans = rows;
+    it.n_spans = k;
+    struct kl_err err = KL_ERR_INIT;
+    int rc = commit_with_retry(s, &it, c->batches, &err);
+    if (rc < 0) {
+        struct kl_log_ctx lctx = {queue_id.ptr, "store"};
+        c->failures++;
+        kl_counter_add(kl_metric_get(s->m_store_errors, "reason", kl_reason_str(err.reason), NULL),
+                       1);
+        kl_log(KL_LOG_ERROR, &lctx,
+               "msg=\"span commit failed, record kept for replay\" reason=%s detail=\"%s\"",
+               kl_reason_str(err.reason), err.msg);
+        return;
+    }
+    if (rc == KL_COMMIT_DONE)
+        kl_counter_add(kl_metric_get(s->m_spans, "result", "linked", NULL), k);
+}
+
+/* The envelope's `span` items and its first transaction (the one kl_process_envelope merges)
+ * as one set, linked, then committed item by item. */
+static void process_spans(struct item_ctx *c)
+{
+    struct kl_server *s = c->s;
+    const struct kl_envelope *env = c->env;
+    char rid[32];
+    snprintf(rid, sizeof rid, "%llu", (unsigned long long)c->rec->id);
+    struct kl_log_ctx lctx = {rid, "spans"};
+    struct kl_span_set set;
+    kl_span_set_init(&set, c->arena);
+    bool tx_seen = false, any = false;
+    for (size_t i = 0; i < env->n_items; i++) {
+        const struct kl_envelope_item *it = &env->items[i];
+        if (kl_str_eq_c(it->type, "span")) {
+            any = true;
+            struct kl_err err = KL_ERR_INIT;
+            if (kl_span_set_parse_item(&set, it->payload, it->payload_len, (uint32_t)i, &err) < 0) {
+                kl_counter_add(kl_metric_get(s->m_spans, "result", kl_reason_str(err.reason), NULL),
+                               1);
+                kl_log(KL_LOG_INFO, &lctx,
+                       "msg=\"span item dropped\" item=%zu reason=%s detail=\"%s\"", i,
+                       kl_reason_str(err.reason), err.msg);
+            }
+        } else if (!tx_seen && kl_str_eq_c(it->type, "transaction")) {
+            tx_seen = true;
+            if (!memmem(it->payload, it->payload_len, "profiler_id", 11))
+                continue;
+            struct kl_err err = KL_ERR_INIT;
+            /* parsed a second time (kl_process_envelope keeps its copy): only transactions
+             * that name a profiler get here, and events are <= 1 MiB */
+            struct kl_tx_event *ev =
+                kl_tx_event_parse(c->arena, it->payload, it->payload_len, &err);
+            if (ev && ev->profiler_id.ptr)
+                any |= kl_span_set_add_transaction(&set, ev, (uint32_t)i);
+        }
+    }
+    if (!any)
+        return;
+    size_t linked = kl_span_set_link(&set);
+    for (int k = 0; k < KL_SPAN_SKIP__COUNT; k++) {
+        if (!set.skipped[k])
+            continue;
+        const char *why = kl_span_skip_reason((enum kl_span_skip)k);
+        kl_counter_add(kl_metric_get(s->m_spans, "result", why, NULL), set.skipped[k]);
+        kl_log(KL_LOG_DEBUG, &lctx, "msg=\"spans skipped\" reason=%s count=%u", why,
+               set.skipped[k]);
+    }
+    if (set.spans.len > linked)
+        kl_counter_add(kl_metric_get(s->m_spans, "result", "unlinked", NULL),
+                       set.spans.len - linked);
+    /* spans are in item order: one commit per run of the same item */
+    for (size_t i = 0, j; i < set.spans.len; i = j) {
+        for (j = i + 1; j < set.spans.len && set.spans.items[j].item == set.spans.items[i].item;
+             j++)
+            ;
+        commit_spans(c, set.spans.items[i].item, &set.spans.items[i], j - i);
+    }
+}
+
 /* Process one record; returns true when every item was committed (the record may be retired
  * once the store is synced). */
 static bool process_record(struct kl_server *s, struct kl_queue_record *rec,
@@ -642,6 +776,7 @@ static bool process_record(struct kl_server *s, struct kl_queue_record *rec,
             o.project_id = rec->meta.project_id;
             o.received = rec->meta.received_ns / 1000000000LL;
             kl_process_envelope(&a, env, &o, on_item, &ctx);
+            process_spans(&ctx);
         } else {
             /* validated at ingest, so only a changed limit or a damaged record lands here */
             struct kl_log_ctx lctx = {NULL, "worker"};
@@ -757,6 +892,7 @@ static const struct kl_route routes[] = {
     {"GET", "/api/0/organizations/{org}/profiling/occurrences/", kl_api_occurrences, 0,
      "occurrences", NULL},
     {"GET", "/api/0/organizations/{org}/profiling/chunks/", kl_api_chunks, 0, "chunks", NULL},
+    {"GET", "/api/0/organizations/{org}/profiling/spans/", kl_api_spans, 0, "spans", NULL},
     {"GET", "/health", kl_http_handle_health, 0, "health", NULL},
     {"GET", "/metrics", kl_http_handle_metrics, 0, "metrics", NULL},
 };
@@ -796,6 +932,9 @@ struct kl_server *kl_server_start(const struct kl_server_config *cfg, struct kl_
                                        "Envelopes refused at ingest, by reason");
     s->m_store_errors = kl_metrics_counter(s->metrics, "kiln_store_errors_total",
                                            "Store commits that failed after retries, by reason");
+    s->m_spans = kl_metrics_counter(s->metrics, "kiln_spans_total",
+                                    "Spans read from span items and transactions, by result: "
+                                    "linked (stored), unlinked, or why skipped");
     s->m_latency = kl_metrics_histogram(s->metrics, "kiln_processing_seconds",
                                         "Time to process and store one queued envelope",
                                         kl_metrics_latency_buckets, kl_metrics_latency_buckets_n);

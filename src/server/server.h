@@ -5,13 +5,19 @@
  * 200 goes out only once the record is fsync'd. Worker threads take records, run every
  * profile/profile_chunk item through the pipeline (pipeline/process.h), store the result and
  * its outcomes in one store transaction keyed by "<record id>/<item index>"
- * (store/store.h), then retire the record.
+ * (store/store.h), then retire the record. The envelope's `span` items and a transaction
+ * naming a profiler are linked to chunks (ingest/span.h) and committed the same way, one
+ * transaction per item; they have no outcomes (spans are not a profile category). Envelopes
+ * are queued when they hold a profile, a chunk, or a span item or transaction whose payload
+ * mentions "profiler_id" (spans link only within their envelope, so without one nothing
+ * could link); everything else is acknowledged and dropped.
  *
  * Model:
  *   HTTP thread:  auth -> envelope framing -> key lookup -> kl_queue_append (group commit)
  *                 -> 200 {"id":...} | 4xx with reason | 429 Retry-After (queue full)
  *   worker:       kl_queue_take -> kl_process_envelope -> per item: stored item + outcomes
- *                 -> kl_store_commit_item -> kl_queue_retire
+ *                 -> kl_store_commit_item; span items: kl_span_set_* -> per item: span
+ *                 links -> kl_store_commit_item; then kl_queue_retire
  * A record holds the body as received (still gzip/deflate/zstd: its meta.flags low byte is
  * the Content-Encoding) and is an envelope, or, with KL_QFLAG_RELAY_MSG, one Relay->Sentry
  * message posted to /api/<project>/relay-message/ (ingest/relay_msg.h), processed as one

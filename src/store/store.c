@@ -254,6 +254,12 @@ int kl_store_commit_item_batched(struct kl_store *s, const struct kl_stored_item
         return kl_err_set(err, KL_R_STORE_INVALID, "an item needs a queue id of 1-200 bytes");
     if (it->n_outcomes < 0 || (it->n_outcomes > 0 && !it->outcomes))
         return kl_err_set(err, KL_R_STORE_INVALID, "bad outcome list");
+    if (it->n_spans > 0 && !it->spans)
+        return kl_err_set(err, KL_R_STORE_INVALID, "bad span list");
+    for (uint32_t i = 0; i < it->n_spans; i++)
+        if (!it->spans[i].trace_id.ptr || !it->spans[i].span_id.ptr ||
+            !it->spans[i].profiler_id.ptr)
+            return kl_err_set(err, KL_R_STORE_INVALID, "a stored span needs its ids");
     if (it->kind == KL_STORED_NONE)
         return s->ops->commit_item(s->impl, it, KL_STR_NULL, NULL, NULL, batch, err);
 
@@ -485,4 +491,10 @@ int kl_store_list_occurrences(struct kl_store *s, const struct kl_profile_filter
                               kl_occurrence_row_fn *fn, void *ctx, struct kl_err *err)
 {
     return s->ops->list_occurrences(s->impl, f, type, fn, ctx, err);
+}
+
+int kl_store_list_spans(struct kl_store *s, const struct kl_span_filter *f, kl_span_row_fn *fn,
+                        void *ctx, struct kl_err *err)
+{
+    return s->ops->list_spans(s->impl, f, fn, ctx, err);
 }

@@ -27,6 +27,12 @@
  *                   key); outcome and category carry Sentry's numbers (pipeline/outcome.h)
  *   profiles and chunks are indexed on start_ns and (project_id, start_ns): time-led, so
  *   ingest appends to the index instead of scattering (dependency-bench §5).
+ *   span_links      (organization_id, project_id, trace_id, span_id) PK + parent_span_id,
+ *                   segment_id, is_segment, name, segment_name, profiler_id, thread_id,
+ *                   thread_name, environment, release, start_ns, end_ns, queue_id: spans
+ *                   linked to continuous-profiling chunks (ingest/span.h), indexed by
+ *                   (project_id, profiler_id, start_ns) and (project_id, start_ns); added in
+ *                   schema version 2 (a version 1 database gains it when opened)
  *
  * Why: kl_store_commit_item is the one write of the hot path and it is one transaction:
  * the queue id in processed_items makes a replayed queue item (after kill -9 between commit
@@ -64,7 +70,7 @@
 #include "pipeline/outcome.h"
 #include "profile/profile.h"
 
-#define KL_STORE_SCHEMA_VERSION 1
+#define KL_STORE_SCHEMA_VERSION 2
 #define KL_STORE_MAX_NAME 200
 #define KL_STORE_MAX_SLUG 50
 #define KL_STORE_KEY_LEN 32 /* public keys: 32 lowercase hex */
@@ -114,6 +120,31 @@ struct kl_stored_occurrence {
     struct kl_str body; /* Sentry's occurrence JSON */
 };
 
+/* A span linked to a profiler's chunks (ingest/span.h struct kl_span, as stored); also the
+ * row of kl_store_list_spans. */
+struct kl_stored_span {
+    uint64_t organization_id, project_id; /* rows only: items use the item's */
+    struct kl_str trace_id, span_id;      /* 32 / 16 hex */
+    struct kl_str parent_span_id, segment_id;
+    bool is_segment;
+    struct kl_str name, segment_name;
+    struct kl_str profiler_id; /* 32 hex */
+    struct kl_str thread_id, thread_name;
+    struct kl_str environment, release;
+    int64_t start_ns, end_ns;
+};
+
+struct kl_span_filter {
+    uint64_t organization_id;   /* 0 = any */
+    uint64_t project_id;        /* 0 = any */
+    struct kl_str profiler_id;  /* absent = any */
+    struct kl_str segment_name; /* the transaction; absent = any */
+    int64_t since_ns;           /* start_ns >= since_ns; 0 = no bound */
+    int64_t until_ns;           /* start_ns < until_ns; 0 = no bound */
+    uint32_t limit;             /* 0 = no limit */
+    uint32_t offset;
+};
+
 /* One queue item's result, as committed by kl_store_commit_item. Plain fields so any
  * backend can bind them; absent strings are KL_STR_NULL and stored as NULL. */
 struct kl_stored_item {
@@ -153,6 +184,11 @@ struct kl_stored_item {
     uint32_t n_functions;
     const struct kl_stored_occurrence *occurrences;
     uint32_t n_occurrences;
+    /* spans of this queue item linked to chunks (any kind; a `span` item is kind NONE):
+     * rows of span_links, committed with the queue id; a span already stored (same trace
+     * and span id, from a resent envelope) is kept once */
+    const struct kl_stored_span *spans;
+    uint32_t n_spans;
 };
 
 /* Row of kl_store_list_profiles. */
@@ -260,6 +296,7 @@ typedef int kl_outcome_row_fn(void *ctx, const struct kl_outcome_row *r);
 typedef int kl_calltree_row_fn(void *ctx, const struct kl_calltree_row *r);
 typedef int kl_function_row_fn(void *ctx, const struct kl_function_row *r);
 typedef int kl_occurrence_row_fn(void *ctx, const struct kl_occurrence_row *r);
+typedef int kl_span_row_fn(void *ctx, const struct kl_stored_span *r);
 
 /* kl_store_commit_item results besides -1. */
 enum kl_commit_result {
@@ -385,6 +422,10 @@ int kl_store_scan_functions(struct kl_store *s, const struct kl_profile_filter *
 int kl_store_list_occurrences(struct kl_store *s, const struct kl_profile_filter *f, int type,
                               kl_occurrence_row_fn *fn, void *ctx, struct kl_err *err);
 
+/* Spans linked to chunks matching f, newest start first (then trace and span id). */
+int kl_store_list_spans(struct kl_store *s, const struct kl_span_filter *f, kl_span_row_fn *fn,
+                        void *ctx, struct kl_err *err);
+
 /* ---- backend interface ----
  * A backend implements these on its own handle (impl) and wraps it with kl_store_new;
  * the generic layer (store.c) does argument checks, the key cache and the blob staging, so
@@ -431,6 +472,8 @@ struct kl_store_ops {
                           kl_function_row_fn *fn, void *ctx, struct kl_err *err);
     int (*list_occurrences)(void *impl, const struct kl_profile_filter *f, int type,
                             kl_occurrence_row_fn *fn, void *ctx, struct kl_err *err);
+    int (*list_spans)(void *impl, const struct kl_span_filter *f, kl_span_row_fn *fn, void *ctx,
+                      struct kl_err *err);
 };
 
 /* Wrap a backend handle; creates data_dir/blobs. On failure calls ops->close(impl). */

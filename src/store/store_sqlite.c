@@ -196,6 +196,38 @@ static const char schema_sql[] =
     ");\n"
     "CREATE INDEX occurrences_by_start ON occurrences(project_id, start_ns);\n";
 
+/* Schema version 2: spans linked to continuous-profiling chunks (ingest/span.h). Run after
+ * schema_sql on a new database, alone on a version 1 one. */
+static const char schema_v2_sql[] =
+    "CREATE TABLE span_links (\n"
+    "  organization_id INTEGER NOT NULL,\n"
+    "  project_id INTEGER NOT NULL,\n"
+    "  trace_id TEXT NOT NULL,\n"
+    "  span_id TEXT NOT NULL,\n"
+    "  parent_span_id TEXT,\n"
+    "  segment_id TEXT,\n"
+    "  is_segment INTEGER NOT NULL,\n"
+    "  name TEXT,\n"
+    "  segment_name TEXT,\n"
+    "  profiler_id TEXT NOT NULL,\n"
+    "  thread_id TEXT,\n"
+    "  thread_name TEXT,\n"
+    "  environment TEXT,\n"
+    "  release TEXT,\n"
+    "  start_ns INTEGER NOT NULL,\n"
+    "  end_ns INTEGER NOT NULL,\n"
+    "  queue_id TEXT NOT NULL,\n"
+    "  PRIMARY KEY (organization_id, project_id, trace_id, span_id)\n"
+    ");\n"
+    "CREATE INDEX span_links_by_profiler ON span_links(project_id, profiler_id, start_ns);\n"
+    "CREATE INDEX span_links_by_start ON span_links(project_id, start_ns);\n";
+
+static const char sql_span[] =
+    "INSERT INTO span_links(organization_id, project_id, trace_id, span_id, parent_span_id, "
+    "segment_id, is_segment, name, segment_name, profiler_id, thread_id, thread_name, "
+    "environment, release, start_ns, end_ns, queue_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+    "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT DO NOTHING";
+
 static const char sql_calltree[] =
     "INSERT INTO calltrees(kind, organization_id, project_id, item_id, profiler_id, chunk_id, "
     "start_ns, duration_ns, platform, transaction_name, release, environment, "
@@ -245,6 +277,7 @@ struct sq {
     sqlite3_stmt *st_processed, *st_profile, *st_chunk, *st_outcome; /* on w */
     sqlite3_stmt *st_calltree, *st_function, *st_occurrence;         /* on w */
     sqlite3_stmt *st_key_lookup;                                     /* on r */
+    sqlite3_stmt *st_span;                                           /* on w */
     /* deferred mode (store.h): the shared batch transaction, under wmu */
     bool deferred;
     bool batch_open;
@@ -384,10 +417,11 @@ static int migrate(sqlite3 *db, struct kl_err *err)
         return -1;
     if (user_version(db, &v, err) < 0)
         goto fail;
-    if (v == 0) {
+    if (v < KL_STORE_SCHEMA_VERSION) {
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", KL_STORE_SCHEMA_VERSION);
-        if (exec(db, schema_sql, err) < 0 || exec(db, pragma, err) < 0)
+        if ((v == 0 && exec(db, schema_sql, err) < 0) ||
+            (v < 2 && exec(db, schema_v2_sql, err) < 0) || exec(db, pragma, err) < 0)
             goto fail;
     }
     return exec(db, "COMMIT", err);
@@ -411,6 +445,7 @@ static void sq_close(void *impl)
     sqlite3_finalize(q->st_function);
     sqlite3_finalize(q->st_occurrence);
     sqlite3_finalize(q->st_key_lookup);
+    sqlite3_finalize(q->st_span);
     sqlite3_close(q->w);
     sqlite3_close(q->r);
     pthread_mutex_destroy(&q->wmu);
@@ -888,6 +923,35 @@ static int insert_derived(struct sq *q, const struct kl_stored_item *it, struct 
     return 0;
 }
 
+/* The item's linked spans; one already stored (a resent envelope) is kept once. */
+static int insert_spans(struct sq *q, const struct kl_stored_item *it, struct kl_err *err)
+{
+    for (uint32_t i = 0; i < it->n_spans; i++) {
+        const struct kl_stored_span *x = &it->spans[i];
+        sqlite3_stmt *st = q->st_span;
+        sqlite3_bind_int64(st, 1, u64_col(it->organization_id));
+        sqlite3_bind_int64(st, 2, u64_col(it->project_id));
+        bind_str(st, 3, x->trace_id);
+        bind_str(st, 4, x->span_id);
+        bind_str(st, 5, x->parent_span_id);
+        bind_str(st, 6, x->segment_id);
+        sqlite3_bind_int(st, 7, x->is_segment);
+        bind_str(st, 8, x->name);
+        bind_str(st, 9, x->segment_name);
+        bind_str(st, 10, x->profiler_id);
+        bind_str(st, 11, x->thread_id);
+        bind_str(st, 12, x->thread_name);
+        bind_str(st, 13, x->environment);
+        bind_str(st, 14, x->release);
+        sqlite3_bind_int64(st, 15, x->start_ns);
+        sqlite3_bind_int64(st, 16, x->end_ns);
+        bind_str(st, 17, it->queue_id);
+        if (step_done(q->w, st, "cannot insert span link", err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Everything inside the transaction; returns enum kl_commit_result or -1 (caller rolls
  * back on anything but KL_COMMIT_DONE). */
 static int commit_body(struct sq *q, const struct kl_stored_item *it, struct kl_str key,
@@ -930,6 +994,8 @@ static int commit_body(struct sq *q, const struct kl_stored_item *it, struct kl_
         if (step_done(q->w, st, "cannot add outcome", err) < 0)
             return -1;
     }
+    if (insert_spans(q, it, err) < 0)
+        return -1;
     if (hook && hook(hook_ctx, err) < 0)
         return -1;
     return KL_COMMIT_DONE;
@@ -1379,6 +1445,62 @@ static int sq_list_occurrences(void *impl, const struct kl_profile_filter *f, in
                     &(struct cb){(void *)fn, ctx}, err);
 }
 
+static int span_cb(sqlite3_stmt *st, void *arg)
+{
+    struct cb *c = arg;
+    struct kl_stored_span r = {0};
+    r.organization_id = (uint64_t)sqlite3_column_int64(st, 0);
+    r.project_id = (uint64_t)sqlite3_column_int64(st, 1);
+    r.trace_id = col_str(st, 2);
+    r.span_id = col_str(st, 3);
+    r.parent_span_id = col_str(st, 4);
+    r.segment_id = col_str(st, 5);
+    r.is_segment = sqlite3_column_int(st, 6) != 0;
+    r.name = col_str(st, 7);
+    r.segment_name = col_str(st, 8);
+    r.profiler_id = col_str(st, 9);
+    r.thread_id = col_str(st, 10);
+    r.thread_name = col_str(st, 11);
+    r.environment = col_str(st, 12);
+    r.release = col_str(st, 13);
+    r.start_ns = sqlite3_column_int64(st, 14);
+    r.end_ns = sqlite3_column_int64(st, 15);
+    return ((kl_span_row_fn *)c->fn)(c->ctx, &r);
+}
+
+/* Fixed SQL; absent filters are bound as NULL and match anything. */
+static int sq_list_spans(void *impl, const struct kl_span_filter *f, kl_span_row_fn *fn, void *ctx,
+                         struct kl_err *err)
+{
+    static const char sql[] =
+        "SELECT organization_id, project_id, trace_id, span_id, parent_span_id, segment_id, "
+        "is_segment, name, segment_name, profiler_id, thread_id, thread_name, environment, "
+        "release, start_ns, end_ns FROM span_links WHERE (?1 = 0 OR organization_id = ?1) AND "
+        "(?2 = 0 OR project_id = ?2) AND (?3 IS NULL OR profiler_id = ?3) AND (?4 IS NULL OR "
+        "segment_name = ?4) AND start_ns >= ?5 AND start_ns < ?6 ORDER BY start_ns DESC, "
+        "trace_id, span_id LIMIT ?7 OFFSET ?8";
+    struct sq *q = impl;
+    pthread_mutex_lock(&q->rmu);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(q->r, sql, -1, &st, NULL);
+    int r;
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, u64_col(f->organization_id));
+        sqlite3_bind_int64(st, 2, u64_col(f->project_id));
+        bind_str(st, 3, f->profiler_id);
+        bind_str(st, 4, f->segment_name);
+        sqlite3_bind_int64(st, 5, f->since_ns ? f->since_ns : INT64_MIN);
+        sqlite3_bind_int64(st, 6, f->until_ns ? f->until_ns : INT64_MAX);
+        sqlite3_bind_int64(st, 7, f->limit ? (int64_t)f->limit : -1);
+        sqlite3_bind_int64(st, 8, f->offset);
+        r = each_row(q, st, span_cb, &(struct cb){(void *)fn, ctx}, err);
+    } else {
+        r = db_err(err, q->r, rc, "cannot prepare span query");
+    }
+    pthread_mutex_unlock(&q->rmu);
+    return r;
+}
+
 /* ---- open ---- */
 
 static const struct kl_store_ops sqlite_ops = {
@@ -1401,6 +1523,7 @@ static const struct kl_store_ops sqlite_ops = {
     .scan_calltrees = sq_scan_calltrees,
     .scan_functions = sq_scan_functions,
     .list_occurrences = sq_list_occurrences,
+    .list_spans = sq_list_spans,
 };
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct kl_err *err)
@@ -1448,7 +1571,8 @@ struct kl_store *kl_store_open_sqlite(const char *data_dir, struct kl_err *err)
         prepare(q->w, sql_calltree, &q->st_calltree, err) < 0 ||
         prepare(q->w, sql_function, &q->st_function, err) < 0 ||
         prepare(q->w, sql_occurrence, &q->st_occurrence, err) < 0 ||
-        prepare(q->r, sql_key_lookup, &q->st_key_lookup, err) < 0) {
+        prepare(q->r, sql_key_lookup, &q->st_key_lookup, err) < 0 ||
+        prepare(q->w, sql_span, &q->st_span, err) < 0) {
         sq_close(q);
         return NULL;
     }

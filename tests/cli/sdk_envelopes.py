@@ -20,6 +20,13 @@ Shapes (field by field as the SDK code builds them):
            relative_end_ns}]. The SDK posts it as text/plain with the key in the query.
   chunk    a continuous-profiling profile_chunk (sample format v2), item header
            {"type":"profile_chunk","platform":P}, samples with "timestamp" in seconds.
+  spans-v2 sentry-javascript v10+ span streaming with UI profiling: a `span` item (span v2
+           container; only the segment carries sentry.profiler_id) and the profile_chunk of
+           that profiler, in one envelope without an event_id. spans-v2-unprofiled: the
+           same spans without a profiler id or chunk (span streaming without profiling).
+  tx-profiler  a transaction-only envelope naming a profiler (contexts.profile.profiler_id,
+           contexts.trace.data thread.id), as SDKs v8-v10 link transactions to chunks; its
+           chunk is `chunk --profiler-id P --start S`.
   node-invalid / node-truncated / chunk-mismatch  acknowledged at ingest, rejected by the
            workers (one sample; profile JSON cut short; item header platform of another
            profile kind)
@@ -223,12 +230,14 @@ def browser_envelope(dsn, samples=SAMPLES):
     return body, info
 
 
-def chunk_envelope(platform="node", header_platform=None, samples=SAMPLES):
+def chunk_envelope(platform="node", header_platform=None, samples=SAMPLES, profiler_id=None,
+                   start=None):
     """A profile_chunk (sample format v2) as @sentry/profiling-node's continuous profiler
-    (platform "node") or the browser's UI profiler ("javascript") sends it."""
+    (platform "node") or the browser's UI profiler ("javascript") sends it. Samples are
+    1/40 s apart from start (default: 5 s ago, on a whole second)."""
     now = time.time()
-    start = float(int(now) - 5)
-    chunk_id, profiler_id = new_id(), new_id()
+    start = float(int(now) - 5) if start is None else start
+    chunk_id, profiler_id = new_id(), profiler_id or new_id()
     sdk = NODE_SDK if platform == "node" else BROWSER_SDK
     chunk = {
         "chunk_id": chunk_id,
@@ -253,7 +262,96 @@ def chunk_envelope(platform="node", header_platform=None, samples=SAMPLES):
     body = serialize(header, [(ih, chunk)])
     info = {"kind": "chunk", "event_id": header["event_id"], "chunk_id": chunk_id,
             "profiler_id": profiler_id, "duration_ms": DURATION_MS if samples >= 2 else 0,
-            "platform": platform}
+            "platform": platform, "start": start}
+    return body, (ih, chunk), info
+
+
+BROWSER_V10_SDK = {"name": "sentry.javascript.browser", "version": "10.22.0"}
+
+
+def _attr(v):
+    """A span v2 attribute as the SDK serializes it: {type, value}."""
+    if isinstance(v, bool):
+        return {"type": "boolean", "value": v}
+    if isinstance(v, int):
+        return {"type": "integer", "value": v}
+    if isinstance(v, float):
+        return {"type": "double", "value": v}
+    return {"type": "string", "value": v}
+
+
+def spans_v2_envelope(profiled=True):
+    """sentry-javascript v10+ span streaming with UI profiling: one `span` item, content type
+    application/vnd.sentry.items.span.v2+json, item_count N, payload {"items": [...]}. Only
+    the segment span (is_segment) carries sentry.profiler_id; children carry
+    sentry.segment.id and thread.id. One child has a broken span_id (skipped by kiln). The
+    envelope also holds the UI profiler's profile_chunk with the same profiler_id, whose 11
+    samples run from start to start + 0.25 s. profiled=False: span streaming without
+    profiling (no profiler id, no chunk)."""
+    now = time.time()
+    start = float(int(now) - 5)
+    profiler_id, trace_id = new_id(), new_id()
+    seg, c1, c2 = new_id()[:16], new_id()[:16], new_id()[:16]
+    common = {"sentry.environment": "production", "sentry.release": "shop@2.0.0",
+              "sentry.sdk.name": BROWSER_V10_SDK["name"],
+              "sentry.sdk.version": BROWSER_V10_SDK["version"]}
+
+    def span(span_id, parent, name, t0, t1, attrs, is_segment=False):
+        a = dict(common)
+        a.update(attrs)
+        a.update({"sentry.segment.id": seg, "sentry.segment.name": "/checkout"})
+        sp = {"trace_id": trace_id, "span_id": span_id, "name": name, "status": "ok",
+              "is_segment": is_segment, "start_timestamp": t0, "end_timestamp": t1,
+              "attributes": {k: _attr(v) for k, v in a.items()}}
+        if parent:
+            sp["parent_span_id"] = parent
+        return sp
+
+    items = [
+        span(seg, None, "/checkout", start + 0.02, start + 0.23,
+             {"sentry.profiler_id": profiler_id, "sentry.op": "pageload", "thread.id": "0",
+              "thread.name": "main", "sentry.sample_rate": 1.0, "performance.timeOrigin":
+              start}, is_segment=True),
+        span(c1, seg, "GET /api/cart", start + 0.04, start + 0.11,
+             {"sentry.op": "http.client", "thread.id": "0", "http.response.status_code": 200}),
+        span(c2, seg, "render cart", start + 0.12, start + 0.2,
+             {"sentry.op": "ui.render", "thread.id": "0"}),
+        span("not-a-span-id", seg, "broken", start + 0.1, start + 0.2, {"thread.id": "0"}),
+    ]
+    header = {"sent_at": iso(now), "sdk": BROWSER_V10_SDK,
+              "trace": {"trace_id": trace_id, "environment": "production",
+                        "release": "shop@2.0.0", "public_key": "x", "sampled": "true"}}
+    ih = {"type": "span", "item_count": len(items),
+          "content_type": "application/vnd.sentry.items.span.v2+json"}
+    _, chunk_item, cinfo = chunk_envelope("javascript", profiler_id=profiler_id, start=start)
+    if not profiled:
+        del items[0]["attributes"]["sentry.profiler_id"]
+        body = serialize(header, [(ih, {"items": items})])
+    else:
+        body = serialize(header, [(ih, {"items": items}), chunk_item])
+    info = {"kind": "spans-v2", "profiler_id": profiler_id, "trace_id": trace_id,
+            "segment_id": seg, "span_ids": [seg, c1, c2], "chunk_id": cinfo["chunk_id"],
+            "start": start}
+    return body, info
+
+
+def tx_profiler_envelope(profiler_id, start):
+    """A transaction as @sentry/node v8-v10 with continuous profiling sends it: no profile
+    item; contexts.profile.profiler_id and contexts.trace.data["thread.id"] name the chunks
+    (sent in envelopes of their own) that hold its samples. Lasts start - 0.01 to +0.3 s."""
+    tx_id, trace_id = new_id(), new_id()
+    ev = _transaction_event("node", NODE_SDK, tx_id, trace_id, None, start - 0.01,
+                            "GET /api/orders", "api@1.4.2")
+    ev["timestamp"] = start + 0.3
+    ev["contexts"]["profile"] = {"profiler_id": profiler_id}
+    ev["contexts"]["trace"]["data"] = {"thread.id": "0", "thread.name": "main",
+                                       "sentry.origin": "auto.http.otel.http"}
+    header = {"event_id": tx_id, "sent_at": iso(time.time()),
+              "sdk": {"name": NODE_SDK["name"], "version": NODE_SDK["version"]},
+              "trace": {"trace_id": trace_id, "environment": "production"}}
+    body = serialize(header, [({"type": "transaction"}, ev)])
+    info = {"kind": "tx-profiler", "event_id": tx_id, "profiler_id": profiler_id,
+            "trace_id": trace_id, "span_id": ev["contexts"]["trace"]["span_id"]}
     return body, info
 
 
@@ -505,8 +603,8 @@ def relay_message(org_id, project_id):
 
 
 BUILDERS = {"node", "node-invalid", "node-truncated", "browser", "chunk", "chunk-ui", "chunk-mismatch",
-            "padded-profile", "padded-total", "event-item", "items", "attachments",
-            "relay-message"}
+            "spans-v2", "spans-v2-unprofiled", "tx-profiler", "padded-profile", "padded-total",
+            "event-item", "items", "attachments", "relay-message"}
 
 
 def main():
@@ -521,6 +619,8 @@ def main():
     ap.add_argument("--gzip", action="store_true", help="write gzip'd (streamed)")
     ap.add_argument("--org", type=int, default=1, help="relay-message: organization id")
     ap.add_argument("--project", type=int, default=1, help="relay-message: project id")
+    ap.add_argument("--profiler-id", help="chunk, tx-profiler: the profiler id (32 hex)")
+    ap.add_argument("--start", type=float, help="chunk, tx-profiler: first sample (unix s)")
     a = ap.parse_args()
     if a.kind == "node":
         body, info = node_envelope(dsn=a.dsn)
@@ -534,12 +634,18 @@ def main():
     elif a.kind == "browser":
         body, info = browser_envelope(a.dsn)
     elif a.kind == "chunk":
-        body, info = chunk_envelope("node")
+        body, _, info = chunk_envelope("node", profiler_id=a.profiler_id, start=a.start)
     elif a.kind == "chunk-ui":
-        body, info = chunk_envelope("javascript")
+        body, _, info = chunk_envelope("javascript")
     elif a.kind == "chunk-mismatch":
-        body, info = chunk_envelope("node", header_platform="javascript")
+        body, _, info = chunk_envelope("node", header_platform="javascript")
         info["kind"] = "chunk-mismatch"
+    elif a.kind == "spans-v2":
+        body, info = spans_v2_envelope()
+    elif a.kind == "spans-v2-unprofiled":
+        body, info = spans_v2_envelope(profiled=False)
+    elif a.kind == "tx-profiler":
+        body, info = tx_profiler_envelope(a.profiler_id, a.start)
     elif a.kind == "padded-profile":
         body, info = padded_profile_envelope(a.size)
     elif a.kind == "padded-total":

@@ -3,7 +3,8 @@
 # (STYLE B8, spec/reliability.md A, L, O): envelopes shaped like the Node and browser SDKs'
 # (tests/cli/sdk_envelopes.py) in every encoding and auth form, every rejection with its
 # status and reason, each size limit at -1, = and +1, CORS, 429 with Retry-After over the
-# queue bound, /health, /metrics, stats_v2, `kiln project create`, SIGTERM and restart.
+# queue bound, /health, /metrics, stats_v2, `kiln project create`, SIGTERM and restart,
+# span items (span v2 streams, transactions naming a profiler) linked to chunks.
 # After the workers run, what is stored and the outcomes must equal what was acknowledged.
 set -u
 kiln=$1
@@ -802,6 +803,136 @@ PY
     stop_server "$SRV" 10
 else
     no "kiln serve --queue-max-records 1 starts" "$(tail -5 "$tmp/small.err")"
+fi
+
+# ---- 12. span items linked to continuous-profiling chunks ------------------------------------
+tick "span items linked to continuous-profiling chunks"
+# sentry-javascript v10+ streams spans as span v2 items; only the segment span names the UI
+# profiler. The spans endpoint must list every valid span with its segment's profiler and
+# thread, and each row's chunks_url must fetch that profiler's samples over the span.
+data5=$tmp/data5
+# spans_of QUERY: GET the spans endpoint into $tmp/spans.json; sets STATUS
+spans_of() {
+    STATUS=$(curl -s --max-time 10 -o "$tmp/spans.json" -w '%{http_code}' \
+        "$BASE/api/0/organizations/default/profiling/spans/?$1")
+}
+# wait_spans QUERY N: poll until the endpoint lists N spans (<= 10 s)
+wait_spans() {
+    for _ in $(seq 100); do
+        spans_of "$1"
+        [ "$STATUS" = 200 ] && [ "$(json_field "$tmp/spans.json" 'len(d["data"])')" = "$2" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+if start_server spans "$data5" --workers 1; then
+    Q5="sentry_key=$KEY&sentry_version=7&sentry_client=sentry.javascript.browser%2F10.22.0"
+    NQ5="sentry_key=$KEY&sentry_version=7&sentry_client=sentry.javascript.node%2F8.55.0"
+    mkenv spans-v2
+    cp "$tmp/env.json" "$tmp/spans_env.json"
+    P=$(json_field "$tmp/spans_env.json" 'd["profiler_id"]')
+    post "$tmp/env.bin" "$BASE/api/1/envelope/?$Q5" -H 'Content-Type: text/plain;charset=UTF-8'
+    check "span v2 stream + profile_chunk (no event_id): 200 {}" "[ '$STATUS' = 200 ] && [ \"\$(cat '$tmp/body')\" = '{}' ]"
+    if wait_spans "project=1&profiler_id=$P" 3; then
+        ok "the spans endpoint lists the 3 valid spans of the profiler (the broken one skipped)"
+    else
+        no "the spans endpoint lists the 3 valid spans of the profiler" "status $STATUS: $(head -c 400 "$tmp/spans.json")" \
+            "$(grep 'spans' "$tmp/spans.err" | tail -3)"
+    fi
+    check "children inherit the segment's profiler, segment name, environment and release; thread kept" "\"\$PY\" - '$tmp/spans.json' '$tmp/spans_env.json' <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))['data']
+e = json.load(open(sys.argv[2]))
+by = {r['span_id']: r for r in d}
+assert sorted(by) == sorted(e['span_ids']), (sorted(by), e['span_ids'])
+for sid, r in by.items():
+    assert r['profiler_id'] == e['profiler_id'] and r['trace_id'] == e['trace_id'], r
+    assert r['segment_id'] == e['segment_id'] and r['segment_name'] == '/checkout', r
+    assert r['thread_id'] == '0' and r['thread_name'] == 'main', r
+    assert r['environment'] == 'production' and r['release'] == 'shop@2.0.0', r
+    assert r['project_id'] == 1, r
+    assert r['is_segment'] == (sid == e['segment_id']), r
+    assert r['parent_span_id'] == (None if sid == e['segment_id'] else e['segment_id']), r
+assert [r['start'] for r in d] == sorted((r['start'] for r in d), reverse=True), 'newest first'
+PY"
+    # the first child: 04 .. 11 hundredths after the chunk's start; its samples are at
+    # 0.050, 0.075 and 0.100 s
+    C1=$(json_field "$tmp/spans_env.json" 'd["span_ids"][1]')
+    CU=$(json_field "$tmp/spans.json" "[r['chunks_url'] for r in d['data'] if r['span_id'] == '$C1'][0]")
+    CST=$(curl -s --max-time 10 -o "$tmp/chunk5.json" -w '%{http_code}' "$BASE$CU")
+    check "a child span's chunks_url fetches its profiler's chunk: 200 ($CU)" "[ '$CST' = 200 ]"
+    check "... with the 3 samples inside the span and the chunk of the same envelope" "\"\$PY\" - '$tmp/chunk5.json' '$tmp/spans_env.json' <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+e = json.load(open(sys.argv[2]))
+assert c['debug_chunk_ids'] == [e['chunk_id']], c['debug_chunk_ids']
+assert c['chunk']['profiler_id'] == e['profiler_id'], c['chunk'].get('profiler_id')
+ts = [s['timestamp'] - e['start'] for s in c['chunk']['profile']['samples']]
+assert len(ts) == 3 and all(0.04 <= t <= 0.11 for t in ts), ts
+PY"
+    spans_of "project=1&profiler_id=$P&transaction=%2Fcheckout&per_page=2"
+    check "per_page=2 pages the list: 2 rows and a next_cursor" \
+        "[ '$STATUS' = 200 ] && [ \"\$(json_field '$tmp/spans.json' '(len(d[\"data\"]), d[\"next_cursor\"])')\" = '(2, 2)' ]"
+    spans_of "project=1&profiler_id=$P&transaction=other"
+    check "transaction= filters on the segment name (none for 'other')" \
+        "[ '$STATUS' = 200 ] && [ \"\$(json_field '$tmp/spans.json' 'len(d[\"data\"])')\" = 0 ]"
+    spans_of "profiler_id=nope"
+    check "a profiler_id that is not a uuid: 400 http.bad_request" \
+        "[ '$STATUS' = 400 ] && [ \"\$(json_field '$tmp/spans.json' 'd[\"error\"][\"reason\"]')\" = http.bad_request ]"
+    # an SDK retry of the same envelope: acknowledged, the spans kept once
+    post "$tmp/env.bin" "$BASE/api/1/envelope/?$Q5" -H 'Content-Type: text/plain;charset=UTF-8'
+    wait_queue_empty 10
+    spans_of "project=1&profiler_id=$P"
+    check "the same span envelope posted again: 200, still 3 spans" \
+        "[ '$STATUS' = 200 ] && [ \"\$(json_field '$tmp/spans.json' 'len(d[\"data\"])')\" = 3 ]"
+
+    # SDKs v8-v10: a transaction-only envelope names the profiler; the chunk comes alone
+    P2=$("$PY" -c 'import uuid; print(uuid.uuid4().hex)')
+    S2=$(($(date +%s) - 5))
+    mkenv chunk --profiler-id "$P2" --start "$S2"
+    post "$tmp/env.bin" "$BASE/api/1/envelope/?$NQ5" "${CT[@]}"
+    s_chunk=$STATUS
+    mkenv tx-profiler --profiler-id "$P2" --start "$S2"
+    cp "$tmp/env.json" "$tmp/tx_env.json"
+    post "$tmp/env.bin" "$BASE/api/1/envelope/?$NQ5" "${CT[@]}"
+    check "a chunk and a transaction naming its profiler (v8-v10 style): 200, 200" "[ '$s_chunk' = 200 ] && [ '$STATUS' = 200 ]"
+    if wait_spans "profiler_id=$P2" 1; then
+        ok "the transaction is listed as its profiler's segment span"
+    else
+        no "the transaction is listed as its profiler's segment span" "status $STATUS: $(head -c 400 "$tmp/spans.json")"
+    fi
+    check "... named after the transaction, on the trace context's thread" "\"\$PY\" - '$tmp/spans.json' '$tmp/tx_env.json' <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))['data'][0]
+e = json.load(open(sys.argv[2]))
+assert r['span_id'] == e['span_id'] and r['trace_id'] == e['trace_id'], r
+assert r['is_segment'] and r['name'] == 'GET /api/orders' and r['segment_name'] == 'GET /api/orders', r
+assert r['thread_id'] == '0' and r['thread_name'] == 'main' and r['environment'] == 'production', r
+PY"
+    CU=$(json_field "$tmp/spans.json" 'd["data"][0]["chunks_url"]')
+    CST=$(curl -s --max-time 10 -o "$tmp/chunk6.json" -w '%{http_code}' "$BASE$CU")
+    check "its chunks_url fetches all 11 samples of the chunk" \
+        "[ '$CST' = 200 ] && [ \"\$(json_field '$tmp/chunk6.json' 'len(d[\"chunk\"][\"profile\"][\"samples\"])')\" = 11 ]"
+    # span streaming without profiling: acknowledged, never queued (nothing could link)
+    mkenv spans-v2-unprofiled
+    post "$tmp/env.bin" "$BASE/api/1/envelope/?$Q5" -H 'Content-Type: text/plain;charset=UTF-8'
+    s_unprof=$STATUS
+    wait_queue_empty 10
+    curl -s --max-time 5 -o "$tmp/metrics5.txt" "$BASE/metrics"
+    check "spans without any profiler id: 200, not queued (no span counted unlinked)" \
+        "[ '$s_unprof' = 200 ] && ! grep -q '^kiln_spans_total{result=\"unlinked\"}' '$tmp/metrics5.txt'"
+    check "/metrics: span items by type, linked and skipped spans by result" \
+        "grep -q '^kiln_envelope_items_total{type=\"span\"} 3' '$tmp/metrics5.txt' &&
+         grep -q '^kiln_spans_total{result=\"span.bad_id\"} 2' '$tmp/metrics5.txt' &&
+         grep -q '^kiln_spans_total{result=\"linked\"} 7' '$tmp/metrics5.txt'"
+    # spans produce no outcomes: only the two chunks' (and the retry's chunk duplicate)
+    outcomes_of "$data5" >"$tmp/outcomes5.jsonl"
+    check "spans record no outcomes (every category is a profile one)" \
+        "! grep -v '\"category\":\"profile' '$tmp/outcomes5.jsonl' | grep -q ."
+    stop_server "$SRV" 10
+    check "the spans server stops cleanly (exit $STOP_RC)" "[ '$STOP_RC' = 0 ]"
+else
+    no "kiln serve for the span tests starts" "$(tail -5 "$tmp/spans.err")"
 fi
 
 echo "# serve.sh took $(($(date +%s) - t_start)) s"

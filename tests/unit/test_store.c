@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/err.h"
@@ -843,6 +845,162 @@ static void test_item_from_profile(void)
     kl_store_close(s);
 }
 
+/* ---- span links (ingest/span.h) ---- */
+
+struct span_rows {
+    int n;
+    char span_ids[8][17];
+    char thread[8][16];
+    int64_t start[8];
+};
+
+static int collect_span(void *ctx, const struct kl_stored_span *r)
+{
+    struct span_rows *c = ctx;
+    if (c->n < 8) {
+        snprintf(c->span_ids[c->n], 17, "%.*s", (int)r->span_id.len, r->span_id.ptr);
+        snprintf(c->thread[c->n], 16, "%.*s", (int)r->thread_id.len,
+                 r->thread_id.ptr ? r->thread_id.ptr : "");
+        c->start[c->n] = r->start_ns;
+    }
+    c->n++;
+    return 0;
+}
+
+static struct span_rows spans_of(struct kl_store *s, const struct kl_span_filter *f)
+{
+    struct span_rows c;
+    memset(&c, 0, sizeof c);
+    struct kl_err err = KL_ERR_INIT;
+    if (kl_store_list_spans(s, f, collect_span, &c, &err) < 0)
+        KL_FAIL_("list_spans: %s", err.msg);
+    return c;
+}
+
+#define PROFILER_A "0123456789abcdef0123456789abcdef"
+#define PROFILER_B "fedcba9876543210fedcba9876543210"
+#define TRACE "11112222333344445555666677778888"
+
+static void span_at(struct kl_stored_span *x, const char *span_id, const char *profiler,
+                    int64_t start_ns)
+{
+    memset(x, 0, sizeof *x);
+    x->trace_id = kl_str_c(TRACE);
+    x->span_id = kl_str_c(span_id);
+    x->profiler_id = kl_str_c(profiler);
+    x->segment_id = kl_str_c("aaaaaaaaaaaaaaaa");
+    x->thread_id = kl_str_c("0");
+    x->start_ns = start_ns;
+    x->end_ns = start_ns + 1000;
+}
+
+static void test_span_links_exactly_once(void)
+{
+    struct kl_store *s = open_store();
+    if (!s)
+        return;
+    struct kl_stored_span sp[3];
+    span_at(&sp[0], "aaaaaaaaaaaaaaaa", PROFILER_A, 3000);
+    sp[0].is_segment = true;
+    span_at(&sp[1], "bbbbbbbbbbbbbbbb", PROFILER_A, 2000);
+    span_at(&sp[2], "cccccccccccccccc", PROFILER_B, 1000);
+    struct kl_stored_item it;
+    kl_stored_item_outcomes(&it, KL_STR("7/1"), 1, 1, 1714557600, NULL, 0);
+    it.spans = sp;
+    it.n_spans = 3;
+    ASSERT_EQ_INT(commit(s, &it, NULL), KL_COMMIT_DONE);
+    /* a replay of the same queue item (kill -9 before the queue retired it) is a no-op */
+    ASSERT_EQ_INT(commit(s, &it, NULL), KL_COMMIT_ALREADY);
+    kl_store_close(s);
+    s = open_store();
+    ASSERT_EQ_INT(commit(s, &it, NULL), KL_COMMIT_ALREADY);
+    struct kl_span_filter f = {0};
+    struct span_rows r = spans_of(s, &f);
+    ASSERT_EQ_INT(r.n, 3);
+    ASSERT_EQ_STR(r.span_ids[0], "aaaaaaaaaaaaaaaa"); /* newest start first */
+    ASSERT_EQ_STR(r.span_ids[2], "cccccccccccccccc");
+    ASSERT_EQ_STR(r.thread[1], "0");
+    /* the same spans from a resent envelope (another queue id): stored once */
+    kl_stored_item_outcomes(&it, KL_STR("8/1"), 1, 1, 1714557600, NULL, 0);
+    it.spans = sp;
+    it.n_spans = 3;
+    ASSERT_EQ_INT(commit(s, &it, NULL), KL_COMMIT_DONE);
+    ASSERT_EQ_INT(spans_of(s, &f).n, 3);
+    uint64_t max = 0;
+    ASSERT_OK(kl_store_max_queue_record(s, &max, &e_));
+    ASSERT_EQ_U64(max, 8);
+
+    /* filters: profiler, time (on the start), project, organization, page */
+    f.profiler_id = kl_str_c(PROFILER_A);
+    ASSERT_EQ_INT(spans_of(s, &f).n, 2);
+    f.since_ns = 2000;
+    f.until_ns = 3000;
+    r = spans_of(s, &f);
+    ASSERT_EQ_INT(r.n, 1);
+    ASSERT_EQ_STR(r.span_ids[0], "bbbbbbbbbbbbbbbb");
+    memset(&f, 0, sizeof f);
+    f.project_id = 2;
+    ASSERT_EQ_INT(spans_of(s, &f).n, 0);
+    f.project_id = 1;
+    f.organization_id = 1;
+    f.limit = 1;
+    f.offset = 1;
+    r = spans_of(s, &f);
+    ASSERT_EQ_INT(r.n, 1);
+    ASSERT_EQ_STR(r.span_ids[0], "bbbbbbbbbbbbbbbb");
+    f.limit = 0;
+    f.offset = 0;
+    f.segment_name = kl_str_c("GET /users");
+    ASSERT_EQ_INT(spans_of(s, &f).n, 0);
+
+    /* a span without its ids is refused before the database sees it */
+    sp[1].profiler_id = KL_STR_NULL;
+    kl_stored_item_outcomes(&it, KL_STR("9/1"), 1, 1, 1714557600, NULL, 0);
+    it.spans = sp;
+    it.n_spans = 3;
+    ASSERT_FAILS(commit(s, &it, &e_), "store.invalid");
+    kl_store_close(s);
+}
+
+/* A database made by schema version 1 (no span_links) gains the table when opened. */
+static void test_span_links_migration(void)
+{
+    if (strcmp(B->name, "sqlite") != 0)
+        return; /* the SQLite file's own schema version */
+    struct kl_store *s = open_store();
+    if (!s)
+        return;
+    kl_store_close(s);
+    char path[300];
+    snprintf(path, sizeof path, "%s/kiln.db", dir);
+    sqlite3 *db;
+    ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ_INT(
+        sqlite3_exec(db, "DROP TABLE span_links; PRAGMA user_version = 1", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    s = open_store();
+    if (!s)
+        return;
+    struct kl_stored_span sp;
+    span_at(&sp, "aaaaaaaaaaaaaaaa", PROFILER_A, 5);
+    struct kl_stored_item it;
+    kl_stored_item_outcomes(&it, KL_STR("1/0"), 1, 1, 1714557600, NULL, 0);
+    it.spans = &sp;
+    it.n_spans = 1;
+    ASSERT_EQ_INT(commit(s, &it, NULL), KL_COMMIT_DONE);
+    struct kl_span_filter f = {0};
+    ASSERT_EQ_INT(spans_of(s, &f).n, 1);
+    kl_store_close(s);
+    ASSERT_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    ASSERT_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+    ASSERT_EQ_INT(sqlite3_column_int(st, 0), KL_STORE_SCHEMA_VERSION);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 struct named_test {
     const char *name;
     void (*fn)(void);
@@ -861,6 +1019,8 @@ static const struct named_test tests[] = {
     {"reader_while_writer_open", test_reader_while_writer_open},
     {"concurrent_commits", test_concurrent_commits},
     {"item_from_profile", test_item_from_profile},
+    {"span_links_exactly_once", test_span_links_exactly_once},
+    {"span_links_migration", test_span_links_migration},
 };
 
 int main(void)
