@@ -23,8 +23,12 @@ static int get_time(struct kl_json_val *v, int64_t *ns, bool *has)
         double d;
         if (kl_json_get_f64(v, &d) < 0)
             return -1;
-        if (isfinite(d) && d >= 0 && d < 1e11) {
-            *ns = (int64_t)llround(d * 1e9);
+        /* unix seconds whose nanoseconds fit in int64 (before 2262-04-11): llround of
+         * anything larger has no defined value */
+        if (isfinite(d) && d >= 0 && d < 9.2e9) {
+            /* whole seconds and the fraction apart: d * 1e9 would round to ~256 ns steps */
+            double whole = floor(d);
+            *ns = (int64_t)whole * 1000000000LL + llround((d - whole) * 1e9);
             *has = true;
         }
         return 0;
