@@ -6,10 +6,12 @@
 #include "occurrence/occurrence.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "base/time.h"
 #include "json/json.h"
 #include "normalize/normalize.h"
@@ -301,9 +303,51 @@ struct anc {
     bool found; /* a descendant matched: later children are not searched */
 };
 
-/* The category each distinct frame matches in this job, NO_MATCH otherwise. */
+/* Each job's rules in an open-addressing table keyed by a hash of (package, function),
+ * built once: a frame costs one probe instead of a strlen and compare per rule (the cocoa
+ * job has about a hundred rules; matching was 3.5% of a worker's time per profile). */
+#define RULE_SLOTS (2 * KL__OCC_MAX_RULES_PER_JOB) /* a power of two */
+
+struct rule_index {
+    uint16_t slot[RULE_SLOTS]; /* rule index + 1; 0 = empty */
+    uint32_t len[RULE_SLOTS];  /* per rule: package length << 16 | function length */
+};
+
+static struct rule_index *rule_indexes; /* one per job */
+static pthread_once_t rule_index_once = PTHREAD_ONCE_INIT;
+
+static uint64_t rule_hash(struct kl_str pkg, struct kl_str fn)
+{
+    uint64_t h = kl_fnv1a64(pkg.ptr, pkg.len);
+    h = kl_fnv1a64_update(h ^ 0xff, fn.ptr, fn.len);
+    return h ^ (h >> 29);
+}
+
+static void build_rule_indexes(void)
+{
+    rule_indexes = kl_xmalloc(kl__occ_n_jobs * sizeof *rule_indexes);
+    for (uint32_t j = 0; j < kl__occ_n_jobs; j++) {
+        struct rule_index *x = &rule_indexes[j];
+        const struct kl__occ_job *job = &kl__occ_jobs[j];
+        memset(x->slot, 0, sizeof x->slot);
+        for (uint32_t r = 0; r < job->n_rules; r++) {
+            struct kl_str pkg = kl_str_c(job->rules[r].package);
+            struct kl_str fn = kl_str_c(job->rules[r].function);
+            x->len[r] = (uint32_t)(pkg.len << 16 | fn.len);
+            size_t i = rule_hash(pkg, fn) & (RULE_SLOTS - 1);
+            while (x->slot[i])
+                i = (i + 1) & (RULE_SLOTS - 1);
+            x->slot[i] = (uint16_t)(r + 1);
+        }
+    }
+}
+
+/* The category each distinct frame matches in this job, NO_MATCH otherwise (the first rule
+ * in table order wins, as a linear scan would). */
 static uint8_t *match_frames(const struct kl_calltree *t, const struct kl__occ_job *job)
 {
+    pthread_once(&rule_index_once, build_rule_indexes);
+    const struct rule_index *x = &rule_indexes[job - kl__occ_jobs];
     uint8_t *cat = kl_xmalloc(t->n_frames ? t->n_frames : 1);
     for (uint32_t i = 0; i < t->n_frames; i++) {
         const struct kl_cframe *f = &t->frames[i];
@@ -315,13 +359,18 @@ static uint8_t *match_frames(const struct kl_calltree *t, const struct kl__occ_j
                 name.len = (size_t)(paren - name.ptr);
         }
         cat[i] = NO_MATCH;
-        for (uint32_t r = 0; r < job->n_rules; r++) {
-            if (kl_str_eq_c(pkg, job->rules[r].package) &&
-                kl_str_eq_c(name, job->rules[r].function)) {
-                cat[i] = job->rules[r].category;
-                break;
-            }
+        uint32_t best = UINT32_MAX;
+        for (size_t k = rule_hash(pkg, name) & (RULE_SLOTS - 1); x->slot[k];
+             k = (k + 1) & (RULE_SLOTS - 1)) {
+            uint32_t r = x->slot[k] - 1u;
+            const struct kl__occ_rule *rule = &job->rules[r];
+            if (r < best && x->len[r] == (uint32_t)(pkg.len << 16 | name.len) &&
+                (pkg.len == 0 || memcmp(pkg.ptr, rule->package, pkg.len) == 0) &&
+                (name.len == 0 || memcmp(name.ptr, rule->function, name.len) == 0))
+                best = r;
         }
+        if (best != UINT32_MAX)
+            cat[i] = job->rules[best].category;
     }
     return cat;
 }

@@ -63,6 +63,10 @@ struct kl__occ_rule {
     uint8_t category;     /* enum kl__occ_category */
 };
 
+/* A job's rules are matched through a hash table of twice this many slots (occurrence.c);
+ * tables.c checks every job against it at compile time. */
+#define KL__OCC_MAX_RULES_PER_JOB 512
+
 struct kl__occ_job {
     const char *platform; /* profile platform the job runs for */
     uint8_t thread;       /* enum kl__occ_thread */

@@ -314,6 +314,11 @@ static const struct kl__occ_rule rules_android_0[] = {
     {"kotlinx.coroutines", "kotlinx.coroutines.JobSupport.joinSuspend", KL__OCC_THREAD_WAIT},
 };
 
+_Static_assert(N_ROWS(rules_node_0) <= KL__OCC_MAX_RULES_PER_JOB, "rules_node_0");
+_Static_assert(N_ROWS(rules_node_1) <= KL__OCC_MAX_RULES_PER_JOB, "rules_node_1");
+_Static_assert(N_ROWS(rules_cocoa_0) <= KL__OCC_MAX_RULES_PER_JOB, "rules_cocoa_0");
+_Static_assert(N_ROWS(rules_android_0) <= KL__OCC_MAX_RULES_PER_JOB, "rules_android_0");
+
 const struct kl__occ_job kl__occ_jobs[] = {
     {"node", KL__OCC_ACTIVE_THREAD, false, 0, 1, rules_node_0, N_ROWS(rules_node_0)},
     {"node", KL__OCC_ALL_THREADS, false, 100 * NS_PER_MS, 1, rules_node_1, N_ROWS(rules_node_1)},
