@@ -246,6 +246,7 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 static atomic_uint tmp_seq;
+static atomic_int blob_pid; /* getpid() is a system call; temp names need it per blob */
 
 int kl__blob_stage(struct kl_store *s, struct kl_str key, const char *p, size_t n,
                    struct kl_blob_stage *st, struct kl_err *err)
@@ -254,10 +255,18 @@ int kl__blob_stage(struct kl_store *s, struct kl_str key, const char *p, size_t 
     st->nosync = kl__store_deferred(s);
     if (key_path(s, key, st->path, sizeof st->path, err) < 0)
         return -1;
-    if (make_dirs(kl__store_blob_dir(s), key, st->dir, sizeof st->dir, err) < 0)
-        return -1;
+    /* the key's directory: usually there already, so it is only created (make_dirs, with
+     * its fsyncs) when the temp file cannot be created for want of it */
     const char *leaf = strrchr(st->path, '/') + 1;
-    int m = snprintf(st->tmp, sizeof st->tmp, "%s/.%s.tmp.%ld.%u", st->dir, leaf, (long)getpid(),
+    size_t dlen = (size_t)(leaf - 1 - st->path);
+    memcpy(st->dir, st->path, dlen);
+    st->dir[dlen] = '\0';
+    int pid = atomic_load(&blob_pid);
+    if (pid == 0) {
+        pid = (int)getpid();
+        atomic_store(&blob_pid, pid);
+    }
+    int m = snprintf(st->tmp, sizeof st->tmp, "%s/.%s.tmp.%d.%u", st->dir, leaf, pid,
                      atomic_fetch_add(&tmp_seq, 1));
     if (m < 0 || (size_t)m >= sizeof st->tmp)
         return kl_err_set(err, KL_R_STORE_IO, "blob path too long");
@@ -267,6 +276,14 @@ int kl__blob_stage(struct kl_store *s, struct kl_str key, const char *p, size_t 
     if (kl_blob_encode(p, n, &enc, &enc_len, err) < 0)
         return -1;
     int fd = open(st->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT) {
+        char dir[sizeof st->dir];
+        if (make_dirs(kl__store_blob_dir(s), key, dir, sizeof dir, err) < 0) {
+            free(enc);
+            return -1;
+        }
+        fd = open(st->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    }
     if (fd < 0) {
         free(enc);
         return io_err(err, "create", st->tmp);
