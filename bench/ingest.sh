@@ -457,9 +457,10 @@ if [[ " $cases " == *" small "* ]]; then
 fi
 if [[ " $cases " == *" paced "* ]]; then
     # sustained: every profile offered at the rate is processed while the load runs (the
-    # queue is empty within a second of the last request) and acks stay fast
+    # queue is empty within a second of the last request, so e2e >= 0.9 x the rate over a
+    # 10 s run) and acks stay fast
     awk -v e="$(col paced e2e 0)" -v r="$rate" -v d="$(col paced drain_s 1)" -v p="$(col paced p99_ms 1)" 'BEGIN {
-        ok = (d != "-" && d <= 1.0 && e != "-" && e >= 0.95 * r)
+        ok = (d != "-" && d <= 1.0 && e != "-" && e >= 0.9 * r)
         printf "target sustained at %s/s offered: e2e %s profiles/s, backlog drained %s s after the load (<= 1 s: %s); ack p99 %s ms (<= 50: %s)\n",
             r, e, d, ok ? "met" : "MISSED", p, (p <= 50) ? "met" : "MISSED" }'
 fi
