@@ -332,30 +332,19 @@ static size_t reserve_hint(const struct ctx *c, size_t min_bytes, size_t limit)
     return n < limit ? n : limit;
 }
 
-static int parse_sample_thread_id(struct ctx *c, struct kl_sample_data *d, struct kl_json_val *v,
-                                  uint32_t *out)
+/* A sample's thread id once read: x when it was a JSON number, else the string id. */
+static int sample_thread(struct ctx *c, struct kl_sample_data *d, bool is_num, uint64_t x,
+                         struct kl_str id, uint32_t *out)
 {
-    enum kl_json_type t = kl_json_type(v);
     char tmp[24];
-    struct kl_str id;
-    if (t == KL_JSON_NUMBER) {
-        uint64_t x;
-        if (kl_json_get_u64(v, &x) < 0)
-            return -1;
+    if (is_num) {
         c->thread_id_number_seen = true;
         id = kl_str_make(tmp, (size_t)snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)x));
-    } else if (t == KL_JSON_STRING) {
-        if (kl_json_get_str(v, &id) < 0)
-            return -1;
-        uint64_t x;
-        if (!kl_parse_u64(id, &x)) {
-            c->thread_id_nonnum_seen = true;
-        } else if (id.len > 1 && id.ptr[0] == '0') {
-            /* v1 reads the id as a number: "0259" is thread 259 */
-            id = kl_str_make(tmp, (size_t)snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)x));
-        }
-    } else {
-        return kl_err_is_set(c->err) ? -1 : FAIL(c, "invalid json: bad thread_id");
+    } else if (!kl_parse_u64(id, &x)) {
+        c->thread_id_nonnum_seen = true;
+    } else if (id.len > 1 && id.ptr[0] == '0') {
+        /* v1 reads the id as a number: "0259" is thread 259 */
+        id = kl_str_make(tmp, (size_t)snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)x));
     }
     int64_t ix = thread_index(c, d, id);
     if (ix < 0)
@@ -363,6 +352,24 @@ static int parse_sample_thread_id(struct ctx *c, struct kl_sample_data *d, struc
                             KL_MAX_THREADS);
     *out = (uint32_t)ix;
     return 0;
+}
+
+static int parse_sample_thread_id(struct ctx *c, struct kl_sample_data *d, struct kl_json_val *v,
+                                  uint32_t *out)
+{
+    enum kl_json_type t = kl_json_type(v);
+    struct kl_str id = KL_STR_NULL;
+    uint64_t x = 0;
+    if (t == KL_JSON_NUMBER) {
+        if (kl_json_get_u64(v, &x) < 0)
+            return -1;
+    } else if (t == KL_JSON_STRING) {
+        if (kl_json_get_str(v, &id) < 0)
+            return -1;
+    } else {
+        return kl_err_is_set(c->err) ? -1 : FAIL(c, "invalid json: bad thread_id");
+    }
+    return sample_thread(c, d, t == KL_JSON_NUMBER, x, id, out);
 }
 
 enum { S_STACK = 1, S_THREAD = 2, S_ELAPSED = 4, S_TS = 8, S_QUEUE = 16, S_STATE = 32 };
@@ -379,6 +386,143 @@ static int queue_index(struct ctx *c, struct kl_sample_data *d, struct kl_str ad
     return (int)d->queues.len - 1;
 }
 
+/* p[0..n) is lit (n >= 8 bytes, within the input). Compared 8 bytes at a time, the last
+ * word overlapping, so that a constant n unrolls into a few loads (libc's memcmp is a
+ * call). */
+static inline bool at_key(const char *p, const char *end, const char *lit, size_t n)
+{
+    uint64_t x, y;
+    if ((size_t)(end - p) < n)
+        return false;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, p + i, 8);
+        memcpy(&y, lit + i, 8);
+        if (x != y)
+            return false;
+    }
+    memcpy(&x, p + n - 8, 8);
+    memcpy(&y, lit + n - 8, 8);
+    return x == y;
+}
+
+/* The fast path for one sample object (see "Raw scanning" in json/json.h): the object at p
+ * is read from the text when it has only the keys of the v1 sample (stack_id, thread_id,
+ * elapsed_since_start_ns, queue_address, state), each once, with plain integers and strings
+ * without escapes. The values are collected first and applied only once the closing brace
+ * was read, so a decline (0) leaves nothing behind and the general path reads the object
+ * from scratch. 1 when read into *s (and the sample's threads and queues registered). */
+static int scan_sample(struct ctx *c, struct kl_sample_data *d, const char *p, const char *end,
+                       struct kl_sample *s, unsigned *seen_out)
+{
+    uint64_t stack = 0, tid_num = 0, elapsed = 0;
+    struct kl_str tid = KL_STR_NULL, queue = KL_STR_NULL, state = KL_STR_NULL;
+    bool tid_is_num = false;
+    unsigned seen = 0;
+    if (p >= end || *p != '{')
+        return 0;
+    p = kl_json_scan_ws(p + 1, end);
+    if (p < end && *p == '}')
+        goto done;
+    for (;;) {
+        /* Keys are matched with their closing quote and colon, so a key with an escape, a
+         * longer key with one of these as prefix, or space before the colon all decline
+         * or take the slow match below. */
+        unsigned bit;
+        if (p >= end || *p != '"')
+            return 0;
+        if (at_key(p, end, "\"stack_id\":", 11)) {
+            bit = S_STACK;
+            p += 11;
+        } else if (at_key(p, end, "\"thread_id\":", 12)) {
+            bit = S_THREAD;
+            p += 12;
+        } else if (at_key(p, end, "\"elapsed_since_start_ns\":", 25)) {
+            bit = S_ELAPSED;
+            p += 25;
+        } else if (at_key(p, end, "\"queue_address\":", 16)) {
+            bit = S_QUEUE;
+            p += 16;
+        } else if (at_key(p, end, "\"state\":", 8)) {
+            bit = S_STATE;
+            p += 8;
+        } else {
+            return 0;
+        }
+        if (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+            p = kl_json_scan_ws(p, end);
+        if (p >= end)
+            return 0;
+        if (bit == S_STACK) {
+            if (!kl_json_scan_u64(&p, end, &stack))
+                return 0;
+        } else if (bit == S_THREAD) {
+            if (*p == '"') {
+                if (!kl_json_scan_str(&p, end, &tid))
+                    return 0;
+            } else {
+                if (!kl_json_scan_u64(&p, end, &tid_num))
+                    return 0;
+                tid_is_num = true;
+            }
+        } else if (bit == S_ELAPSED) {
+            if (*p == '"') {
+                /* kl_json_get_u64_lenient's string form: one optional '+', then digits */
+                struct kl_str e;
+                if (!kl_json_scan_str(&p, end, &e))
+                    return 0;
+                if (e.len && e.ptr[0] == '+')
+                    e = kl_str_make(e.ptr + 1, e.len - 1);
+                if (!kl_parse_u64(e, &elapsed))
+                    return 0;
+            } else if (!kl_json_scan_u64(&p, end, &elapsed)) {
+                return 0;
+            }
+        } else {
+            struct kl_str *str = bit == S_QUEUE ? &queue : &state;
+            if (*p == '"') {
+                if (!kl_json_scan_str(&p, end, str))
+                    return 0;
+            } else if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+                p += 4;
+            } else {
+                return 0;
+            }
+        }
+        if (seen & bit)
+            return 0;
+        seen |= bit;
+        if (p < end && *p != ',' && *p != '}')
+            p = kl_json_scan_ws(p, end);
+        if (p >= end)
+            return 0;
+        if (*p == '}')
+            break;
+        if (*p != ',')
+            return 0;
+        p = kl_json_scan_ws(p + 1, end);
+    }
+done:
+    /* Registering a thread or queue fails only at the count limits: near them, decline
+     * before any side effect, and the general path reports the first failure in document
+     * order. */
+    if (d->threads.len >= KL_MAX_THREADS || d->queues.len >= KL_MAX_THREADS)
+        return 0;
+    if ((seen & S_THREAD) && sample_thread(c, d, tid_is_num, tid_num, tid, &s->thread) < 0)
+        return -1;
+    if (kl_str_is_set(queue)) {
+        int qi = queue_index(c, d, queue);
+        if (qi < 0)
+            return -1;
+        s->queue = qi;
+    }
+    s->stack_id = stack > UINT32_MAX ? UINT32_MAX : (uint32_t)stack;
+    s->ts_ns = elapsed;
+    if (kl_str_is_set(state))
+        s->idle = kl_str_eq_c(state, "idle");
+    *seen_out = seen;
+    return 1;
+}
+
 static int parse_samples(struct ctx *c, struct kl_sample_data *d, struct kl_json_val *v)
 {
     struct kl_json_iter it;
@@ -390,6 +534,7 @@ static int parse_samples(struct ctx *c, struct kl_sample_data *d, struct kl_json
      * doubling would copy and touch twice the memory. Untouched capacity costs no RSS. */
     if (d->samples.cap == 0)
         kl_vec_reserve(c->p->arena, &d->samples, reserve_hint(c, 45, KL_MAX_SAMPLES));
+    bool fast = kl_json_fast_paths();
     while ((n = kl_json_arr_next(&it, &sv)) > 0) {
         if (d->samples.len >= KL_MAX_SAMPLES)
             return kl_json_fail(c->doc, KL_R_PROFILE_TOO_MANY_SAMPLES, "more than %u samples",
@@ -400,7 +545,18 @@ static int parse_samples(struct ctx *c, struct kl_sample_data *d, struct kl_json
         struct kl_json_iter fi;
         struct kl_str k;
         struct kl_json_val fv;
-        int m;
+        int m = 0;
+        if (fast) {
+            const char *end;
+            const char *p = kl_json_raw(&sv, &end);
+            int r = scan_sample(c, d, p, end, &s, &seen);
+            if (r < 0)
+                return -1;
+            if (r > 0) {
+                kl_json_scanned(&sv);
+                goto sample_done;
+            }
+        }
         if (kl_json_obj_begin(&sv, &fi) < 0)
             return -1;
         while ((m = kl_json_obj_next(&fi, &k, &fv)) > 0) {
@@ -453,6 +609,7 @@ static int parse_samples(struct ctx *c, struct kl_sample_data *d, struct kl_json
         }
         if (m < 0)
             return -1;
+    sample_done:
         if (!(seen & S_STACK))
             c->sample_missing_stack = true;
         if (!(seen & S_THREAD)) {

@@ -43,6 +43,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "base/arena.h"
 #include "base/buf.h"
@@ -122,6 +123,110 @@ int kl_json_arr_next(struct kl_json_iter *it, struct kl_json_val *val);
 int kl_json_arr_append_u32(struct kl_json_val *v, struct kl_arena *a, kl_vec_u32 *out,
                            size_t max_total, enum kl_reason limit_reason, size_t *count);
 
+/* ------------------------------------------------------------------------------------ */
+/* Raw scanning: fast paths over a value's own text                                      */
+/*
+ * The hot values of a profile are very regular (a sample object, a stack's integer array),
+ * and walking them token by token through On-Demand costs several times what reading their
+ * text directly does. A caller may scan a value's text itself: kl_json_raw gives the input
+ * from the value's first byte, the caller scans it with the kl_json_scan_* helpers below,
+ * which accept only a strict, common subset of JSON (no escapes, plain integers), and
+ * either
+ *   - succeeds: it has read the whole value up to its closing bracket and calls
+ *     kl_json_scanned(v); On-Demand then skips the value by its structural index (which
+ *     matches the text: stage 1 located the same brackets and quotes, as the scanned
+ *     strings hold no escapes), or
+ *   - declines: it has changed nothing the general path would see, and reads v through the
+ *     general API as before, which accepts or rejects it with the usual reasons.
+ * So a fast path changes speed, never results: anything unusual (escapes, exponents,
+ * fractions, negative or oversized numbers, unknown or duplicate keys, truncation) is left
+ * to the general path. Every helper checks the end pointer before every read.
+ */
+
+/* The input from v's first byte; OUT: *end = the end of the input. v is not consumed. */
+const char *kl_json_raw(struct kl_json_val *v, const char **end);
+/* v was read completely by a raw scan: no further checks, On-Demand skips its text. */
+void kl_json_scanned(struct kl_json_val *v);
+/* Raw fast paths on (the default) or off for this thread: the fuzz target runs every input
+ * both ways and compares the results. */
+void kl_json_set_fast_paths(bool on);
+bool kl_json_fast_paths(void);
+
+static inline const char *kl_json_scan_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* A string at *pp (which must point at its opening quote) with no escape and no control
+ * character: OUT *s = its body (a slice of the input), *pp = after the closing quote.
+ * false (nothing changed) otherwise. */
+static inline bool kl_json_scan_str(const char **pp, const char *end, struct kl_str *s)
+{
+    const char *p = *pp + 1, *b = p;
+    while (p < end && *p != '"') {
+        if (*p == '\\' || (unsigned char)*p < 0x20)
+            return false;
+        p++;
+    }
+    if (p >= end)
+        return false;
+    s->ptr = b;
+    s->len = (size_t)(p - b);
+    *pp = p + 1;
+    return true;
+}
+
+/* The number of leading ASCII digits of p[0..8) (the input must be readable there: the
+ * KL_PADDING after the document guarantees it), and in *v their value, for up to 8. Bytes
+ * after the first non-digit do not matter (carries only move to later bytes). */
+static inline unsigned kl__json_digits8(const char *p, uint64_t *v)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t x = w ^ 0x3030303030303030u; /* digits become 0..9 */
+    uint64_t bad = (x | (x + 0x0606060606060606u)) & 0xF0F0F0F0F0F0F0F0u;
+    unsigned n = bad ? (unsigned)__builtin_ctzll(bad) / 8 : 8;
+    if (n == 0)
+        return 0;
+    x <<= 8 * (8 - n); /* leading zero digits in the low bytes */
+    x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFu;
+    x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFu;
+    x = (x * 10000 + (x >> 32)) & 0xFFFFFFFFu;
+    *v = x;
+    return n;
+}
+
+/* A non-negative JSON integer of at most 19 digits (so it fits u64), not followed by a
+ * fraction, exponent or more digits: OUT *v, *pp = after it. false otherwise (leading zeros,
+ * a minus sign, "1.0", "1e3", 20+ digits, truncation: the general path decides). */
+static inline bool kl_json_scan_u64(const char **pp, const char *end, uint64_t *v)
+{
+    const char *p = *pp;
+    uint64_t x;
+    unsigned n = kl__json_digits8(p, &x);
+    if (n == 0 || (size_t)(end - p) <= n)
+        return false; /* not a digit, or digits up to the end (truncated) */
+    if (n == 8) {
+        const char *lim = p + 19 < end ? p + 19 : end;
+        const char *q = p + 8;
+        while (q < lim && (unsigned)(*q - '0') <= 9)
+            x = x * 10 + (uint64_t)(*q++ - '0');
+        n = (unsigned)(q - p);
+        if (q >= end)
+            return false;
+    }
+    if (*p == '0' && n > 1)
+        return false;
+    p += n;
+    if ((unsigned)(*p - '0') <= 9 || *p == '.' || *p == 'e' || *p == 'E')
+        return false;
+    *v = x;
+    *pp = p;
+    return true;
+}
+
 /* Fully validate buf[0..len) with simdjson's DOM parser and keep nothing (the benchmark
  * ceiling; also a strict check). buf needs KL_PADDING readable bytes after len. */
 int kl_json_validate(const char *buf, size_t len, enum kl_reason syntax_reason, struct kl_err *err);
@@ -163,5 +268,7 @@ void kl_jw_raw(struct kl_jw *w, const char *p, size_t n);
 void kl_json_escape(struct kl_buf *b, struct kl_str s);
 /* Shortest round-trip formatting of a double into out (>= 32 bytes); returns length. */
 size_t kl_fmt_f64(double v, char *out);
+/* The same by printf/strtod alone: kl_fmt_f64's reference, for its tests. */
+size_t kl__fmt_f64_printf(double v, char *out);
 
 #endif

@@ -252,10 +252,81 @@ void kl_jw_i64(struct kl_jw *w, int64_t v)
     w->out->ptr[w->out->len] = '\0';
 }
 
+static size_t layout(char *out, bool neg, const char *digits, int nd, int kk);
+
+static const double pow10_exact[18] = {1e0, 1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
+                                       1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
+
+/* The common case without printf: |v| = m / 10^k for the smallest k (0..17) at which some
+ * integer m < 2^53 reads back as v. m / 10^k with both exact is correctly rounded, which is
+ * exactly what reading the decimal m e-k gives, so "reads back" is tested exactly. At the
+ * smallest such k, m has the fewest digits of any decimal that reads back (for a fixed
+ * magnitude, fewer decimals means fewer digits); when two k-decimal candidates both read back
+ * the choice between them is ryu's nearest rule, left to the reference path. false for
+ * anything else (huge, tiny, or needing 17 significant digits with no short form). */
+static bool shortest_fast(double v, uint64_t *m_out, int *k_out)
+{
+    double a = fabs(v);
+    if (!(a >= 1e-7 && a < 9007199254740992.0))
+        return false;
+    for (int k = 0; k <= 17; k++) {
+        double t = a * pow10_exact[k];
+        if (t >= 9007199254740992.0)
+            return false;
+        uint64_t lo = (uint64_t)t; /* floor: t >= 0 */
+        bool lo_ok = (double)lo / pow10_exact[k] == a;
+        bool hi_ok = (double)(lo + 1) / pow10_exact[k] == a;
+        if (lo_ok && hi_ok)
+            return false;
+        if (lo_ok || hi_ok) {
+            uint64_t m = lo_ok ? lo : lo + 1;
+            if (m == 0)
+                return false;
+            *m_out = m;
+            *k_out = k;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Shortest digits that read back as v: the smallest precision whose %e form round-trips
  * (round-tripping is monotonic in precision, so a binary search over 1..17 finds it). Then
  * laid out the way ryu (serde_json) does. */
 size_t kl_fmt_f64(double v, char *out)
+{
+    if (!isfinite(v)) {
+        memcpy(out, "null", 5);
+        return 4;
+    }
+    if (v == 0) {
+        const char *z = signbit(v) ? "-0.0" : "0.0";
+        size_t n = strlen(z);
+        memcpy(out, z, n + 1);
+        return n;
+    }
+    char digits[24];
+    int nd = 0;
+    bool neg = false;
+    int kk; /* position of the decimal point from the left of digits */
+    uint64_t m;
+    int k;
+    if (shortest_fast(v, &m, &k)) {
+        neg = v < 0;
+        char tmp[24];
+        size_t n = fmt_u64(m, tmp);
+        nd = (int)n;
+        memcpy(digits, tmp, n);
+        kk = nd - k;
+        while (nd > 1 && digits[nd - 1] == '0')
+            nd--;
+        return layout(out, neg, digits, nd, kk);
+    }
+    return kl__fmt_f64_printf(v, out);
+}
+
+/* The reference (and fallback) path: the smallest precision whose %e form round-trips. */
+size_t kl__fmt_f64_printf(double v, char *out)
 {
     if (!isfinite(v)) {
         memcpy(out, "null", 5);
@@ -293,7 +364,13 @@ size_t kl_fmt_f64(double v, char *out)
     int exp10 = (int)strtol(p + 1, NULL, 10); /* value = d.ddd x 10^exp10 */
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
-    int kk = exp10 + 1; /* position of the decimal point from the left of digits */
+    return layout(out, neg, digits, nd, exp10 + 1);
+}
+
+/* digits[0..nd) (no trailing zeros) with the decimal point kk digits from their left, laid
+ * out the way ryu (serde_json) does; returns the length written (plus a NUL). */
+static size_t layout(char *out, bool neg, const char *digits, int nd, int kk)
+{
     size_t n = 0;
     if (neg)
         out[n++] = '-';
