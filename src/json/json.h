@@ -248,7 +248,13 @@ void kl_jw_obj_begin(struct kl_jw *w);
 void kl_jw_obj_end(struct kl_jw *w);
 void kl_jw_arr_begin(struct kl_jw *w);
 void kl_jw_arr_end(struct kl_jw *w);
-void kl_jw_key(struct kl_jw *w, const char *key); /* key is a plain ASCII literal */
+/* key is a plain ASCII literal: written without an escaping pass (inline, so that the
+ * length of a literal is a constant) */
+void kl_jw_key_n(struct kl_jw *w, const char *key, size_t n);
+static inline void kl_jw_key(struct kl_jw *w, const char *key)
+{
+    kl_jw_key_n(w, key, strlen(key));
+}
 void kl_jw_key_str(struct kl_jw *w, struct kl_str key);
 void kl_jw_str(struct kl_jw *w, struct kl_str s);
 void kl_jw_cstr(struct kl_jw *w, const char *s);
@@ -264,6 +270,14 @@ void kl_jw_bool(struct kl_jw *w, bool v);
 void kl_jw_null(struct kl_jw *w);
 /* Raw JSON text, written as is (the caller guarantees it is valid). */
 void kl_jw_raw(struct kl_jw *w, const char *p, size_t n);
+/* The same, written in place: the separator is written and room for n bytes reserved; the
+ * caller writes at the returned pointer and ends with kl_jw_raw_end(w, end of what it
+ * wrote). NULL when the buffer failed (its error is set; write nothing). For hot loops that
+ * emit many small values at once (the samples of the stored form). */
+char *kl_jw_raw_begin(struct kl_jw *w, size_t n);
+void kl_jw_raw_end(struct kl_jw *w, char *end);
+/* Decimal digits of v into out (>= 20 bytes, no NUL); returns the length. */
+size_t kl_fmt_u64(uint64_t v, char *out);
 /* Escape s as a JSON string body into b (no quotes). */
 void kl_json_escape(struct kl_buf *b, struct kl_str s);
 /* Shortest round-trip formatting of a double into out (>= 32 bytes); returns length. */

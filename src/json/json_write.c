@@ -62,17 +62,47 @@ void kl_jw_arr_end(struct kl_jw *w)
     close_(w, ']');
 }
 
+/* Non-zero when one of the 8 bytes of w is a quote, a backslash or a control character:
+ * the bytes that need escaping (exact for every byte, no carries between them: each lane is
+ * tested with values below 0x80 and the high bit of the input masked out). */
+static inline uint64_t needs_escape8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t lo7 = w & ~high;
+    uint64_t ctl = (lo7 + (0x80 - 0x20) * ones) ^ high; /* high bit set if < 0x20 */
+    uint64_t q = (lo7 ^ ('"' * ones)) + 0x7f * ones;    /* high bit clear if == '"' */
+    uint64_t bs = (lo7 ^ ('\\' * ones)) + 0x7f * ones;  /* high bit clear if == '\\' */
+    return (ctl | ~q | ~bs) & ~w & high;
+}
+
+/* Length of the prefix of p[0..n) that needs no escaping, 8 bytes at a time. */
+static inline size_t plain_prefix(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t m = needs_escape8(w);
+        if (m)
+            return i + (size_t)__builtin_ctzll(m) / 8;
+    }
+    for (; i < n; i++)
+        if (p[i] < 0x20 || p[i] == '"' || p[i] == '\\')
+            return i;
+    return n;
+}
+
 void kl_json_escape(struct kl_buf *b, struct kl_str s)
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s.ptr, *e = p + s.len, *run = p;
+    const unsigned char *p = (const unsigned char *)s.ptr, *e = p + s.len;
     while (p < e) {
-        unsigned char c = *p;
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            p++;
-            continue;
-        }
-        kl_buf_append(b, run, (size_t)(p - run));
+        size_t run = plain_prefix(p, (size_t)(e - p));
+        kl_buf_append(b, p, run);
+        p += run;
+        if (p == e)
+            break;
+        unsigned char c = *p++;
         char esc[6] = {'\\', 0, 0, 0, 0, 0};
         size_t n = 2;
         switch (c) {
@@ -106,24 +136,32 @@ void kl_json_escape(struct kl_buf *b, struct kl_str s)
             n = 6;
         }
         kl_buf_append(b, esc, n);
-        run = ++p;
     }
-    kl_buf_append(b, run, (size_t)(p - run));
 }
 
+/* The string in quotes; the common case (nothing to escape) is one reserve and one copy. */
 static void put_string(struct kl_buf *b, struct kl_str s)
 {
     if (kl_buf_reserve(b, s.len + 2) < 0)
         return;
-    b->ptr[b->len++] = '"';
+    size_t plain = plain_prefix((const unsigned char *)s.ptr, s.len);
+    char *o = b->ptr + b->len;
+    o[0] = '"';
+    if (plain == s.len) {
+        memcpy(o + 1, s.ptr, s.len);
+        o[s.len + 1] = '"';
+        b->len += s.len + 2;
+        b->ptr[b->len] = '\0';
+        return;
+    }
+    b->len++;
     kl_json_escape(b, s);
     kl_buf_putc(b, '"');
 }
 
 /* Keys given as C literals are plain ASCII by contract: no escaping pass. */
-void kl_jw_key(struct kl_jw *w, const char *key)
+void kl_jw_key_n(struct kl_jw *w, const char *key, size_t n)
 {
-    size_t n = strlen(key);
     sep(w);
     if (kl_buf_reserve(w->out, n + 3) < 0)
         return;
@@ -191,6 +229,14 @@ static inline size_t count_digits(uint64_t v)
  * end, two digits per division: no temporary and no copy (this is the stacks' hot path). */
 static inline size_t fmt_u64(uint64_t v, char *out)
 {
+    if (v < 100) {
+        if (v < 10) {
+            out[0] = (char)('0' + v);
+            return 1;
+        }
+        memcpy(out, digits2 + 2 * v, 2);
+        return 2;
+    }
     size_t n = count_digits(v);
     char *p = out + n;
     while (v >= 100) {
@@ -207,6 +253,25 @@ static inline size_t fmt_u64(uint64_t v, char *out)
         p[-1] = (char)('0' + v);
     }
     return n;
+}
+
+size_t kl_fmt_u64(uint64_t v, char *out)
+{
+    return fmt_u64(v, out);
+}
+
+char *kl_jw_raw_begin(struct kl_jw *w, size_t n)
+{
+    sep(w);
+    if (kl_buf_reserve(w->out, n) < 0)
+        return NULL;
+    return w->out->ptr + w->out->len;
+}
+
+void kl_jw_raw_end(struct kl_jw *w, char *end)
+{
+    w->out->len = (size_t)(end - w->out->ptr);
+    w->out->ptr[w->out->len] = '\0';
 }
 
 void kl_jw_u64(struct kl_jw *w, uint64_t v)

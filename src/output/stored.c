@@ -2,6 +2,8 @@
 #include "output/stored.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "base/time.h"
 #include "json/json.h"
@@ -169,6 +171,76 @@ static void write_frame(struct kl_jw *w, const struct kl_frame *f)
     kl_jw_obj_end(w);
 }
 
+/* The samples of a v1 profile, byte for byte what the general loop below writes, but each
+ * sample as one in-place write: the text that depends only on the thread
+ * (,"thread_id":N,"elapsed_since_start_ns":) and on the queue (,"queue_address":"...") is
+ * built once per thread and queue, so a sample costs two integers and three copies (192k
+ * samples in the 30 MB benchmark profile). -1 (nothing written) when the scratch text
+ * would be unreasonably large; the caller then writes the general way. */
+static int write_v1_samples(struct kl_jw *w, const struct kl_sample_data *d)
+{
+    static const char tid_key[] = ",\"thread_id\":", ts_key[] = ",\"elapsed_since_start_ns\":",
+                      q_key[] = ",\"queue_address\":", idle[] = ",\"state\":\"idle\"";
+    size_t nt = d->threads.len, nq = d->queues.len;
+    struct kl_buf frag;
+    kl_buf_init(&frag, (size_t)64 << 20);
+    size_t *off = kl_xmalloc((nt + nq + 1) * sizeof *off);
+    for (size_t i = 0; i < nt; i++) {
+        char num[24];
+        off[i] = frag.len;
+        kl_buf_append(&frag, tid_key, sizeof tid_key - 1);
+        kl_buf_append(&frag, num, kl_fmt_u64(d->threads.items[i].id_num, num));
+        kl_buf_append(&frag, ts_key, sizeof ts_key - 1);
+    }
+    for (size_t i = 0; i < nq; i++) {
+        off[nt + i] = frag.len;
+        struct kl_jw fw;
+        kl_jw_init(&fw, &frag);
+        kl_buf_append(&frag, q_key, sizeof q_key - 1);
+        fw.after_key = true;
+        kl_jw_str(&fw, d->queues.items[i].address);
+    }
+    off[nt + nq] = frag.len;
+    if (kl_err_is_set(&frag.err)) {
+        free(off);
+        kl_buf_release(&frag);
+        return -1;
+    }
+    for (size_t i = 0; i < d->samples.len; i++) {
+        const struct kl_sample *s = &d->samples.items[i];
+        const char *tf = frag.ptr + off[s->thread];
+        size_t tn = off[s->thread + 1] - off[s->thread];
+        const char *qf = NULL;
+        size_t qn = 0;
+        if (s->queue >= 0) {
+            qf = frag.ptr + off[nt + (size_t)s->queue];
+            qn = off[nt + (size_t)s->queue + 1] - off[nt + (size_t)s->queue];
+        }
+        char *p = kl_jw_raw_begin(w, 12 + 20 + tn + 20 + qn + sizeof idle + 1);
+        if (!p)
+            break;
+        memcpy(p, "{\"stack_id\":", 12);
+        p += 12;
+        p += kl_fmt_u64(s->stack_id, p);
+        memcpy(p, tf, tn);
+        p += tn;
+        p += kl_fmt_u64(s->ts_ns, p);
+        if (qn) {
+            memcpy(p, qf, qn);
+            p += qn;
+        }
+        if (s->idle) {
+            memcpy(p, idle, sizeof idle - 1);
+            p += sizeof idle - 1;
+        }
+        *p++ = '}';
+        kl_jw_raw_end(w, p);
+    }
+    free(off);
+    kl_buf_release(&frag);
+    return 0;
+}
+
 /* frames, samples, stacks, thread/queue metadata of one sample-data block */
 static void write_sample_data(struct kl_jw *w, const struct kl_sample_data *d, bool chunk)
 {
@@ -196,6 +268,8 @@ static void write_sample_data(struct kl_jw *w, const struct kl_sample_data *d, b
 
     kl_jw_key(w, "samples");
     kl_jw_arr_begin(w);
+    if (!chunk && write_v1_samples(w, d) == 0)
+        goto samples_done;
     for (size_t i = 0; i < d->samples.len; i++) {
         const struct kl_sample *s = &d->samples.items[i];
         const struct kl_thread *t = &d->threads.items[s->thread];
@@ -218,6 +292,7 @@ static void write_sample_data(struct kl_jw *w, const struct kl_sample_data *d, b
             key_str(w, "state", KL_STR("idle"));
         kl_jw_obj_end(w);
     }
+samples_done:
     kl_jw_arr_end(w);
 
     kl_jw_key(w, "stacks");
