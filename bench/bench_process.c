@@ -295,8 +295,10 @@ out_free:
 static void usage(void)
 {
     fputs("usage: bench_process [--item profile|chunk|auto] [--min-iters N] [--min-cpu S]\n"
-          "                     [--only ceiling|parse|process] FILE\n"
+          "                     [--only ceiling|parse|process] [--cold] FILE\n"
           "       bench_process --rss KILN [--runs N] FILE [-- EXTRA KILN ARGS]\n"
+          "  --cold: no arena block cache or spare output buffer (memory as for a worker's\n"
+          "          first profile; by default iterations reuse them, as a worker does)\n"
           "  BENCH_WALL=1 times with the wall clock instead of the process CPU clock\n",
           stderr);
     exit(2);
@@ -336,6 +338,10 @@ int main(int argc, char **argv)
             o.min_cpu_s = strtod(argv[++i], &end);
             if (*end || !(o.min_cpu_s >= 0))
                 usage();
+        } else if (strcmp(a, "--cold") == 0) {
+            /* every iteration on fresh memory, as a worker's first profile */
+            kl_arena_set_cache(0);
+            kl_buf_set_cache(0);
         } else if (strcmp(a, "--only") == 0 && i + 1 < argc) {
             o.only = argv[++i];
         } else if (strcmp(a, "--item") == 0 && i + 1 < argc) {
