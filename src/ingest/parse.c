@@ -283,17 +283,41 @@ static void tmap_grow(struct ctx *c, struct kl_sample_data *d)
     }
 }
 
+/* kl_str_eq for the short ids of the sample loop (thread ids, queue addresses), without a
+ * call to memcmp: 8 bytes at a time, the last word overlapping. */
+static inline bool id_eq(struct kl_str a, struct kl_str b)
+{
+    if (a.len != b.len)
+        return false;
+    if (a.len < 8) {
+        for (size_t i = 0; i < a.len; i++)
+            if (a.ptr[i] != b.ptr[i])
+                return false;
+        return true;
+    }
+    uint64_t x, y;
+    for (size_t i = 0; i + 8 < a.len; i += 8) {
+        memcpy(&x, a.ptr + i, 8);
+        memcpy(&y, b.ptr + i, 8);
+        if (x != y)
+            return false;
+    }
+    memcpy(&x, a.ptr + a.len - 8, 8);
+    memcpy(&y, b.ptr + a.len - 8, 8);
+    return x == y;
+}
+
 /* Index of the thread with this id in d, created when new. -1 past the thread limit. */
 static int64_t thread_index(struct ctx *c, struct kl_sample_data *d, struct kl_str id)
 {
-    if (c->last_thread < d->threads.len && kl_str_eq(d->threads.items[c->last_thread].id, id))
+    if (c->last_thread < d->threads.len && id_eq(d->threads.items[c->last_thread].id, id))
         return c->last_thread;
     if (d->threads.len * 2 >= c->tmap.cap)
         tmap_grow(c, d);
     size_t j = kl_hash_bytes(id.ptr, id.len) & (c->tmap.cap - 1);
     while (c->tmap.slots[j]) {
         uint32_t ix = c->tmap.slots[j] - 1;
-        if (kl_str_eq(d->threads.items[ix].id, id))
+        if (id_eq(d->threads.items[ix].id, id))
             return c->last_thread = ix;
         j = (j + 1) & (c->tmap.cap - 1);
     }
@@ -377,7 +401,7 @@ enum { S_STACK = 1, S_THREAD = 2, S_ELAPSED = 4, S_TS = 8, S_QUEUE = 16, S_STATE
 static int queue_index(struct ctx *c, struct kl_sample_data *d, struct kl_str addr)
 {
     for (size_t i = d->queues.len; i-- > 0;)
-        if (kl_str_eq(d->queues.items[i].address, addr))
+        if (id_eq(d->queues.items[i].address, addr))
             return (int)i;
     if (d->queues.len >= KL_MAX_THREADS)
         return kl_json_fail(c->doc, KL_R_PROFILE_TOO_MANY_ITEMS, "too many queues") - 1;
@@ -403,6 +427,46 @@ static inline bool at_key(const char *p, const char *end, const char *lit, size_
     memcpy(&x, p + n - 8, 8);
     memcpy(&y, lit + n - 8, 8);
     return x == y;
+}
+
+/* A string thread id that sample_thread would take as it is (plain decimal, no leading
+ * zero, fits u64, so no flag to set and no re-formatting) and that names one of the first
+ * threads: OUT *ix, without hashing. */
+static inline bool known_thread(const struct kl_sample_data *d, struct kl_str id, uint32_t *ix)
+{
+    if (id.len == 0 || id.len > 19 || (id.ptr[0] == '0' && id.len > 1))
+        return false;
+    for (size_t i = 0; i < id.len; i++)
+        if ((unsigned)(id.ptr[i] - '0') > 9)
+            return false;
+    size_t n = d->threads.len < 16 ? d->threads.len : 16;
+    for (size_t i = 0; i < n; i++) {
+        if (id_eq(d->threads.items[i].id, id)) {
+            *ix = (uint32_t)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* "digits" at p (1 to 15 digits, leading zeros allowed as kl_parse_u64 allows them): the
+ * bytes used, with *v; 0 for anything else. */
+static inline size_t quoted_digits(const char *p, const char *end, uint64_t *v)
+{
+    static const uint64_t pow10[8] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+    uint64_t x, y;
+    unsigned n = kl__json_digits8(p + 1, &x);
+    if (n == 8) {
+        unsigned m = kl__json_digits8(p + 9, &y);
+        if (m == 8)
+            return 0;
+        x = x * pow10[m] + (m ? y : 0);
+        n += m;
+    }
+    if (n == 0 || (size_t)(end - p) <= n + 1 || p[n + 1] != '"')
+        return 0;
+    *v = x;
+    return n + 2;
 }
 
 /* The fast path for one sample object (see "Raw scanning" in json/json.h): the object at p
@@ -466,7 +530,13 @@ static int scan_sample(struct ctx *c, struct kl_sample_data *d, const char *p, c
             }
         } else if (bit == S_ELAPSED) {
             if (*p == '"') {
-                /* kl_json_get_u64_lenient's string form: one optional '+', then digits */
+                /* kl_json_get_u64_lenient's string form: one optional '+', then digits;
+                 * the common "1071996" is read in place */
+                size_t used = quoted_digits(p, end, &elapsed);
+                if (used) {
+                    p += used;
+                    goto value_done;
+                }
                 struct kl_str e;
                 if (!kl_json_scan_str(&p, end, &e))
                     return 0;
@@ -488,6 +558,7 @@ static int scan_sample(struct ctx *c, struct kl_sample_data *d, const char *p, c
                 return 0;
             }
         }
+    value_done:
         if (seen & bit)
             return 0;
         seen |= bit;
@@ -507,8 +578,11 @@ done:
      * order. */
     if (d->threads.len >= KL_MAX_THREADS || d->queues.len >= KL_MAX_THREADS)
         return 0;
-    if ((seen & S_THREAD) && sample_thread(c, d, tid_is_num, tid_num, tid, &s->thread) < 0)
-        return -1;
+    if (seen & S_THREAD) {
+        if ((tid_is_num || !known_thread(d, tid, &s->thread)) &&
+            sample_thread(c, d, tid_is_num, tid_num, tid, &s->thread) < 0)
+            return -1;
+    }
     if (kl_str_is_set(queue)) {
         int qi = queue_index(c, d, queue);
         if (qi < 0)
