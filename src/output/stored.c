@@ -286,7 +286,7 @@ static void write_sample_data(struct kl_jw *w, const struct kl_sample_data *d, b
 
     kl_jw_key(w, "samples");
     kl_jw_arr_begin(w);
-    if (!chunk && write_v1_samples(w, d) == 0)
+    if (!chunk && kl_json_fast_paths() && write_v1_samples(w, d) == 0)
         goto samples_done;
     for (size_t i = 0; i < d->samples.len; i++) {
         const struct kl_sample *s = &d->samples.items[i];
