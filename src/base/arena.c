@@ -85,6 +85,7 @@ static void cache_put(struct kl_arena_block *b)
     }
     b->next = cache.list;
     cache.list = b;
+    KL_POISON(b->data, cap);
     cache.bytes += cap;
     cache.n++;
 }
@@ -103,6 +104,7 @@ static struct kl_arena_block *cache_get(size_t n)
     if (!best)
         return NULL;
     struct kl_arena_block *b = *best;
+    KL_UNPOISON(b->data, block_cap(b));
     *best = b->next;
     cache.bytes -= block_cap(b);
     cache.n--;

@@ -59,6 +59,7 @@ static void spare_put(char *p, size_t cap)
     free(spare.ptr);
     spare.ptr = p;
     spare.cap = cap;
+    KL_POISON(p, cap);
 }
 
 void kl_buf_set_cache(size_t max_bytes)
@@ -148,6 +149,7 @@ int kl_buf_reserve(struct kl_buf *b, size_t n)
         cap = b->max + 1;
     if (cap >= KL_BUF_CACHE_MIN && spare.cap >= cap && spare.cap <= b->max + 1) {
         char *p = spare.ptr;
+        KL_UNPOISON(p, spare.cap);
         memcpy(p, b->ptr, b->len + 1);
         if (b->cap)
             free(b->ptr);

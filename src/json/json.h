@@ -264,6 +264,21 @@ void kl_jw_u64(struct kl_jw *w, uint64_t v);
 void kl_jw_i64(struct kl_jw *w, int64_t v);
 /* A whole array of unsigned integers in one go (stacks: millions of entries). */
 void kl_jw_u32_array(struct kl_jw *w, const uint32_t *v, size_t n);
+/* The text of 0..n-1 looked up instead of computed, for arrays of many small integers (the
+ * stacks of the stored form: millions of frame indices below the frame count). Each entry
+ * is one word: up to 7 digits in the low bytes, the length in the top byte. n is capped at
+ * KL_JW_NUMTAB_MAX (512 KiB); larger values are formatted as usual. The table is malloc'd:
+ * kl_jw_numtab_release frees it. */
+#define KL_JW_NUMTAB_MAX 65536u
+struct kl_jw_numtab {
+    uint64_t *word;
+    uint32_t n;
+};
+void kl_jw_numtab_init(struct kl_jw_numtab *t, uint32_t n);
+void kl_jw_numtab_release(struct kl_jw_numtab *t);
+/* kl_jw_u32_array, with the values below t->n taken from t: the same text. */
+void kl_jw_u32_array_tab(struct kl_jw *w, const uint32_t *v, size_t n,
+                         const struct kl_jw_numtab *t);
 /* Shortest text that reads back as the same double (serde/ryu style: integers as "82.0"). */
 void kl_jw_f64(struct kl_jw *w, double v);
 void kl_jw_bool(struct kl_jw *w, bool v);
@@ -278,6 +293,9 @@ char *kl_jw_raw_begin(struct kl_jw *w, size_t n);
 void kl_jw_raw_end(struct kl_jw *w, char *end);
 /* Decimal digits of v into out (>= 20 bytes, no NUL); returns the length. */
 size_t kl_fmt_u64(uint64_t v, char *out);
+/* The same for a u32 as kl_jw_u32_array writes it (out >= 20 bytes; may write past the
+ * digits), for its tests. */
+size_t kl__fmt_u32_wide(uint32_t v, char *out);
 /* Escape s as a JSON string body into b (no quotes). */
 void kl_json_escape(struct kl_buf *b, struct kl_str s);
 /* Shortest round-trip formatting of a double into out (>= 32 bytes); returns length. */

@@ -283,17 +283,102 @@ void kl_jw_u64(struct kl_jw *w, uint64_t v)
     w->out->ptr[w->out->len] = '\0';
 }
 
-void kl_jw_u32_array(struct kl_jw *w, const uint32_t *v, size_t n)
+/* The 8 decimal digits of v < 10^8, zero-padded, as the 8 bytes of a little-endian word
+ * (first digit in the low byte): both 4-digit halves, then their 2-digit halves, then single
+ * digits are split in parallel lanes with multiplications by reciprocals (exact for these
+ * ranges: x * 10486 >> 20 == x / 100 for x < 10^4, x * 103 >> 10 == x / 10 for x < 100). */
+static inline uint64_t digits8_word(uint32_t v)
+{
+    uint64_t x = (uint64_t)(v / 10000) | ((uint64_t)(v % 10000) << 32);
+    uint64_t hi = ((x * 10486) >> 20) & 0x0000007F0000007Fu;
+    x = hi | ((x - hi * 100) << 16);
+    hi = ((x * 103) >> 10) & 0x000F000F000F000Fu;
+    x = hi | ((x - hi * 10) << 8);
+    return x + 0x3030303030303030u;
+}
+
+/* fmt_u64 for stack entries: values below 10^8 as one word store without a branch on their
+ * length. Writes 8 bytes at out even for shorter numbers (the caller has the room). */
+static inline size_t fmt_u32_wide(uint32_t v, char *out)
+{
+    if (v >= 100000000)
+        return fmt_u64(v, out);
+    static const uint32_t pow10[8] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+    /* digits = floor(log10(v)) + 1 via the bit length (1233/4096 ~ log10(2)) */
+    unsigned bits = 32 - (unsigned)__builtin_clz(v | 1);
+    unsigned n = (bits * 1233) >> 12;
+    n += v >= pow10[n < 8 ? n : 7] && n < 8;
+    if (n == 0)
+        n = 1;
+    uint64_t word = digits8_word(v) >> (8 * (8 - n));
+    memcpy(out, &word, 8);
+    return n;
+}
+
+size_t kl__fmt_u32_wide(uint32_t v, char *out)
+{
+    return fmt_u32_wide(v, out);
+}
+
+void kl_jw_numtab_init(struct kl_jw_numtab *t, uint32_t n)
+{
+    if (n > KL_JW_NUMTAB_MAX)
+        n = KL_JW_NUMTAB_MAX;
+    t->n = n;
+    t->word = kl_xmalloc((n ? n : 1) * sizeof *t->word);
+    for (uint32_t i = 0; i < n; i++) {
+        char d[24] = {0};
+        size_t len = fmt_u64(i, d);
+        uint64_t wd;
+        memcpy(&wd, d, 8);
+        t->word[i] = (wd & 0x00FFFFFFFFFFFFFFu) | ((uint64_t)len << 56);
+    }
+}
+
+void kl_jw_numtab_release(struct kl_jw_numtab *t)
+{
+    free(t->word);
+    t->word = NULL;
+    t->n = 0;
+}
+
+void kl_jw_u32_array_tab(struct kl_jw *w, const uint32_t *v, size_t n, const struct kl_jw_numtab *t)
 {
     sep(w);
-    if (kl_buf_reserve(w->out, n * 11 + 2) < 0)
+    if (kl_buf_reserve(w->out, n * 11 + 2 + 8) < 0)
         return;
     char *p = w->out->ptr + w->out->len, *start = p;
     *p++ = '[';
     for (size_t i = 0; i < n; i++) {
         if (i)
             *p++ = ',';
-        p += fmt_u64(v[i], p);
+        uint32_t x = v[i];
+        if (x < t->n) {
+            uint64_t wd = t->word[x];
+            memcpy(p, &wd, 8);
+            p += wd >> 56;
+        } else {
+            p += fmt_u32_wide(x, p);
+        }
+    }
+    *p++ = ']';
+    w->out->len += (size_t)(p - start);
+    w->out->ptr[w->out->len] = '\0';
+}
+
+void kl_jw_u32_array(struct kl_jw *w, const uint32_t *v, size_t n)
+{
+    sep(w);
+    /* 10 digits and a comma per entry, 2 brackets, and 8 bytes of room for the last word
+     * store of fmt_u32_wide */
+    if (kl_buf_reserve(w->out, n * 11 + 2 + 8) < 0)
+        return;
+    char *p = w->out->ptr + w->out->len, *start = p;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        p += fmt_u32_wide(v[i], p);
     }
     *p++ = ']';
     w->out->len += (size_t)(p - start);

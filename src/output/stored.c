@@ -316,8 +316,16 @@ samples_done:
     kl_jw_key(w, "stacks");
     kl_jw_arr_begin(w);
     size_t ns = kl_stack_count(d);
-    for (size_t i = 0; i < ns; i++) {
-        kl_jw_u32_array(w, kl_stack_at(d, i), kl_stack_len(d, i));
+    if (kl_json_fast_paths() && ns > 0) {
+        /* stack entries are frame indices: their text comes from a table of 0..frames-1 */
+        struct kl_jw_numtab tab;
+        kl_jw_numtab_init(&tab, d->frames.len > UINT32_MAX ? UINT32_MAX : (uint32_t)d->frames.len);
+        for (size_t i = 0; i < ns; i++)
+            kl_jw_u32_array_tab(w, kl_stack_at(d, i), kl_stack_len(d, i), &tab);
+        kl_jw_numtab_release(&tab);
+    } else {
+        for (size_t i = 0; i < ns; i++)
+            kl_jw_u32_array(w, kl_stack_at(d, i), kl_stack_len(d, i));
     }
     kl_jw_arr_end(w);
 

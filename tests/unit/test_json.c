@@ -425,6 +425,61 @@ static void test_f64_fast_path(void)
     ASSERT_TRUE(fast_like > 100000);
 }
 
+/* Integer text for stacks: the branch-free formatter against printf (every value below
+ * 2*10^6, the boundaries, a sweep of the rest), and the table writer against the plain one
+ * for values below, at and above the table size. */
+static void test_u32_text(void)
+{
+    char a[32], b[32];
+    for (uint64_t v = 0; v <= UINT32_MAX; v += v < 2000000 ? 1 : 65521) {
+        size_t n = kl__fmt_u32_wide((uint32_t)v, a);
+        int m = snprintf(b, sizeof b, "%u", (unsigned)v);
+        if ((int)n != m || memcmp(a, b, n) != 0)
+            KL_FAIL_("%u: '%.*s'", (unsigned)v, (int)n, a);
+    }
+    static const uint32_t edges[] = {
+        9,        10,        99,        100,        9999999,        10000000,
+        99999999, 100000000, 999999999, 1000000000, UINT32_MAX - 1, UINT32_MAX};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        size_t n = kl__fmt_u32_wide(edges[i], a);
+        snprintf(b, sizeof b, "%u", edges[i]);
+        ASSERT_TRUE(n == strlen(b) && memcmp(a, b, n) == 0);
+    }
+    uint32_t vals[300];
+    uint64_t st = 12345;
+    for (size_t i = 0; i < 300; i++) {
+        st = st * 6364136223846793005u + 1442695040888963407u;
+        vals[i] = (uint32_t)(st >> 33) % (i < 100 ? 1000u : i < 200 ? 70000u : UINT32_MAX);
+    }
+    static const uint32_t sizes[] = {0, 1, 10, 999, 1000, 65536, 100000};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        struct kl_jw_numtab t;
+        kl_jw_numtab_init(&t, sizes[k]);
+        ASSERT_TRUE(t.n == (sizes[k] < KL_JW_NUMTAB_MAX ? sizes[k] : KL_JW_NUMTAB_MAX));
+        for (size_t len = 0; len <= 300; len += 30) {
+            struct kl_buf x, y;
+            struct kl_jw wx, wy;
+            kl_buf_init(&x, 1 << 20);
+            kl_buf_init(&y, 1 << 20);
+            kl_jw_init(&wx, &x);
+            kl_jw_init(&wy, &y);
+            kl_jw_arr_begin(&wx);
+            kl_jw_arr_begin(&wy);
+            kl_jw_u32_array_tab(&wx, vals, len, &t);
+            kl_jw_u32_array_tab(&wx, vals + 300 - len, len, &t);
+            kl_jw_u32_array(&wy, vals, len);
+            kl_jw_u32_array(&wy, vals + 300 - len, len);
+            kl_jw_arr_end(&wx);
+            kl_jw_arr_end(&wy);
+            if (x.len != y.len || strcmp(x.ptr, y.ptr) != 0)
+                KL_FAIL_("table %u, %zu values: '%.80s' vs '%.80s'", sizes[k], len, x.ptr, y.ptr);
+            kl_buf_release(&x);
+            kl_buf_release(&y);
+        }
+        kl_jw_numtab_release(&t);
+    }
+}
+
 static void reference_escape(struct kl_buf *b, struct kl_str s)
 {
     for (size_t i = 0; i < s.len; i++) {
@@ -569,6 +624,7 @@ int main(void)
     KL_RUN(test_f64_format);
     KL_RUN(test_f64_fast_path);
     KL_RUN(test_escape_words);
+    KL_RUN(test_u32_text);
     KL_RUN(test_writer);
     KL_TEST_DONE();
 }

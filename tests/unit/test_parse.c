@@ -129,9 +129,12 @@ static void test_sample_variants(void)
         "{\"stack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\",\"other\":[1,}]},",
         "{\"\\u0073tack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\"},",
         "{\"stack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\",\"timestamp\":1.5},",
-        "{\"stack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\",\"queue_address\":null},",
-        "{\"stack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\",\"queue_address\":5},",
-        "{\"stack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\",\"queue_address\":\"\"},",
+        "{\"stack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\",\"queue_address\":"
+        "null},",
+        "{\"stack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\",\"queue_address\":5}"
+        ",",
+        "{\"stack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\",\"queue_address\":"
+        "\"\"},",
         "{\"stack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\",\"queue_address\":"
         "\"a\\\"b\\\\c\"},",
         "{\"stack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\",\"state\":null},",
@@ -164,11 +167,23 @@ static void test_sample_variants(void)
 static void test_stack_variants(void)
 {
     static const char *stacks[] = {
-        "[[0,1],[1]]", "[[0,1],[1],[]]", "[ [ 0 , 1 ] ,\n [ 1 ] ]", "[[0,1],[1],[5]]",
-        "[[0,1],[1],[4294967296]]", "[[0,1],[1],[01]]", "[[0,1],[1],[-0]]", "[[0,1],[1],[1e0]]",
-        "[[0,1],[1],[1.0]]", "[[0,1],[1],[\"1\"]]", "[[0,1],[1],[null]]", "[[0,1],[1],[1,]]",
-        "[[0,1],[1],[,1]]", "[[0,1],[1],[1 1]]", "[[0,1],[1],[99999999999999999999]]",
-        "[[0,1],[1],{}]", "[[0,1],[1],1]",
+        "[[0,1],[1]]",
+        "[[0,1],[1],[]]",
+        "[ [ 0 , 1 ] ,\n [ 1 ] ]",
+        "[[0,1],[1],[5]]",
+        "[[0,1],[1],[4294967296]]",
+        "[[0,1],[1],[01]]",
+        "[[0,1],[1],[-0]]",
+        "[[0,1],[1],[1e0]]",
+        "[[0,1],[1],[1.0]]",
+        "[[0,1],[1],[\"1\"]]",
+        "[[0,1],[1],[null]]",
+        "[[0,1],[1],[1,]]",
+        "[[0,1],[1],[,1]]",
+        "[[0,1],[1],[1 1]]",
+        "[[0,1],[1],[99999999999999999999]]",
+        "[[0,1],[1],{}]",
+        "[[0,1],[1],1]",
     };
     for (size_t i = 0; i < sizeof stacks / sizeof stacks[0]; i++) {
         char *d = make_doc("", stacks[i]);
@@ -184,7 +199,8 @@ static void test_truncation(void)
 {
     char *d = make_doc("{\"stack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\"},",
                        "[[0,1],[1]]");
-    size_t from = (size_t)(strstr(d, "\"samples\"") - d), to = (size_t)(strstr(d, "\"frames\"") - d);
+    size_t from = (size_t)(strstr(d, "\"samples\"") - d),
+           to = (size_t)(strstr(d, "\"frames\"") - d);
     for (size_t n = from; n <= to; n++) {
         char what[64];
         snprintf(what, sizeof what, "cut at %zu", n);
