@@ -297,8 +297,8 @@ static void usage(void)
     fputs("usage: bench_process [--item profile|chunk|auto] [--min-iters N] [--min-cpu S]\n"
           "                     [--only ceiling|parse|process] [--cold] FILE\n"
           "       bench_process --rss KILN [--runs N] FILE [-- EXTRA KILN ARGS]\n"
-          "  --cold: no arena block cache or spare output buffer (memory as for a worker's\n"
-          "          first profile; by default iterations reuse them, as a worker does)\n"
+          "  --cold: no arena block cache (memory as for a worker's first profile; by default\n"
+          "          iterations reuse the blocks of the previous one, as a worker does)\n"
           "  BENCH_WALL=1 times with the wall clock instead of the process CPU clock\n",
           stderr);
     exit(2);
@@ -341,7 +341,6 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--cold") == 0) {
             /* every iteration on fresh memory, as a worker's first profile */
             kl_arena_set_cache(0);
-            kl_buf_set_cache(0);
         } else if (strcmp(a, "--only") == 0 && i + 1 < argc) {
             o.only = argv[++i];
         } else if (strcmp(a, "--item") == 0 && i + 1 < argc) {

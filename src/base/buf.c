@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,66 +10,6 @@
 #include <unistd.h>
 
 static char empty_buf[1];
-
-/* The thread's spare big buffer. A buffer released with at least KL_BUF_CACHE_MIN bytes is
- * kept (one per thread, the largest, at most KL_BUF_CACHE_MAX) and handed to the next buffer
- * of the thread that grows past KL_BUF_CACHE_MIN: writing a 30 MB stored form into fresh
- * memory cost a page fault per 4 KiB, several ms per profile. Small buffers never touch it.
- * Freed at thread exit. */
-#define KL_BUF_CACHE_MIN ((size_t)1 << 20)
-
-struct spare {
-    char *ptr;
-    size_t cap;
-    size_t limit;
-    bool registered;
-};
-
-static _Thread_local struct spare spare = {NULL, 0, KL_BUF_CACHE_MAX, false};
-static pthread_key_t spare_key;
-static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
-
-static void spare_thread_exit(void *p)
-{
-    struct spare *s = p;
-    free(s->ptr);
-    s->ptr = NULL;
-    s->cap = 0;
-}
-
-static void spare_key_init(void)
-{
-    int rc = pthread_key_create(&spare_key, spare_thread_exit);
-    kl_assert(rc == 0);
-}
-
-/* Keep p (cap bytes) as the spare, or free it. */
-static void spare_put(char *p, size_t cap)
-{
-    if (cap < KL_BUF_CACHE_MIN || cap > spare.limit || cap <= spare.cap) {
-        free(p);
-        return;
-    }
-    if (!spare.registered) {
-        pthread_once(&spare_once, spare_key_init);
-        pthread_setspecific(spare_key, &spare);
-        spare.registered = true;
-    }
-    free(spare.ptr);
-    spare.ptr = p;
-    spare.cap = cap;
-    KL_POISON(p, cap);
-}
-
-void kl_buf_set_cache(size_t max_bytes)
-{
-    spare.limit = max_bytes;
-    if (spare.cap > max_bytes) {
-        free(spare.ptr);
-        spare.ptr = NULL;
-        spare.cap = 0;
-    }
-}
 
 void kl_buf_init(struct kl_buf *b, size_t max)
 {
@@ -92,7 +31,7 @@ void kl_buf_set_sink(struct kl_buf *b, kl_sink_fn *fn, void *ctx)
 void kl_buf_release(struct kl_buf *b)
 {
     if (b->cap)
-        spare_put(b->ptr, b->cap);
+        free(b->ptr);
     b->ptr = empty_buf;
     b->len = b->cap = 0;
 }
@@ -147,18 +86,6 @@ int kl_buf_reserve(struct kl_buf *b, size_t n)
         cap = cap < ((size_t)1 << 62) ? cap * 2 : want;
     if (cap > b->max + 1)
         cap = b->max + 1;
-    if (cap >= KL_BUF_CACHE_MIN && spare.cap >= cap && spare.cap <= b->max + 1) {
-        char *p = spare.ptr;
-        KL_UNPOISON(p, spare.cap);
-        memcpy(p, b->ptr, b->len + 1);
-        if (b->cap)
-            free(b->ptr);
-        b->ptr = p;
-        b->cap = spare.cap;
-        spare.ptr = NULL;
-        spare.cap = 0;
-        return 0;
-    }
     if (b->cap == 0) {
         b->ptr = kl_xmalloc(cap);
         b->ptr[0] = '\0';

@@ -5,11 +5,6 @@
  * toobig). With a sink set, kl_buf_flush hands the bytes written so far to the sink and
  * empties the buffer, so a 30 MB document can be written through a 256 KiB buffer.
  *
- * Memory: a buffer released with >= 1 MiB is kept as its thread's spare (one, the largest,
- * up to KL_BUF_CACHE_MAX) and reused by the next buffer that grows past 1 MiB on that thread,
- * so a worker writing one big stored form after another does not fault in fresh pages for
- * each.
- *
  * Invariants (git strbuf): ptr is never NULL after init and always NUL-terminated at len.
  * Ownership: the buffer owns ptr (malloc'd); kl_buf_release frees it; kl_buf_detach hands it
  * to the caller (free()). Errors: KL_R_BUF_TOO_BIG, KL_R_IO_WRITE (from the sink); both are
@@ -40,11 +35,7 @@ struct kl_buf {
     struct kl_err err; /* first failure, sticky */
 };
 
-#define KL_BUF_CACHE_MAX ((size_t)128 << 20) /* largest spare kept per thread */
-
 void kl_buf_init(struct kl_buf *b, size_t max);
-/* Cap the calling thread's spare buffer at max_bytes (0: none, for measuring the cold case). */
-void kl_buf_set_cache(size_t max_bytes);
 void kl_buf_set_sink(struct kl_buf *b, kl_sink_fn *fn, void *ctx);
 void kl_buf_release(struct kl_buf *b);
 /* Take ownership of the bytes (free() them); the buffer is re-initialized empty. */
