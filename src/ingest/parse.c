@@ -1,7 +1,8 @@
 /* parse.c - profile JSON -> struct kl_profile (see parse.h for the design)
  *
  * Hand-written dispatch over simdjson On-Demand values. The hot loops are samples (one
- * small object each), stacks (bulk integer arrays, kl_json_arr_append_u32) and frames.
+ * small object each, read from its text by scan_sample when it is a plain v1 sample),
+ * stacks (bulk integer arrays, kl_json_arr_append_u32 and its raw scan) and frames.
  */
 #include "ingest/parse.h"
 

@@ -33,9 +33,15 @@
  * beyond bracket balance: malformed JSON inside an unknown field may pass (documented
  * deviation from serde; known fields are always fully checked).
  *
- * Threads: a doc belongs to one thread. Limits: input length < 4 GiB (simdjson's own), depth
- * KL_JSON_MAX_DEPTH; array/object sizes are bounded by the callers' count limits.
- * Tests: tests/unit/test_json.c, fuzz/fuzz_profile.c.
+ * Fast paths: callers may read a hot, regular value straight from its text with the
+ * kl_json_scan_* helpers and let On-Demand skip it (see "Raw scanning" below); the writer
+ * looks small integers up (kl_jw_numtab), finds bytes to escape 8 at a time and formats the
+ * common doubles without printf (kl_fmt_f64, checked against the printf reference).
+ *
+ * Threads: a doc belongs to one thread; the fast-path switch is per thread. Limits: input
+ * length < 4 GiB (simdjson's own), depth KL_JSON_MAX_DEPTH; array/object sizes are bounded
+ * by the callers' count limits.
+ * Tests: tests/unit/test_json.c, tests/unit/test_parse.c, fuzz/fuzz_profile.c.
  */
 #ifndef KL_JSON_JSON_H
 #define KL_JSON_JSON_H
@@ -119,7 +125,9 @@ int kl_json_arr_next(struct kl_json_iter *it, struct kl_json_val *val);
 
 /* Append the elements of an array of non-negative integers to out (grown from a). Elements
  * above UINT32_MAX are stored as UINT32_MAX (callers treat that as out of range). Fails with
- * limit_reason when out would exceed max_total elements. OUT: *count = elements read. */
+ * limit_reason when out would exceed max_total elements. OUT: *count = elements read. A plain
+ * array ("[1, 2,3]") is read from its text (see "Raw scanning"), anything else element by
+ * element through On-Demand, with the same results. */
 int kl_json_arr_append_u32(struct kl_json_val *v, struct kl_arena *a, kl_vec_u32 *out,
                            size_t max_total, enum kl_reason limit_reason, size_t *count);
 
