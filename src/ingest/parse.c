@@ -23,7 +23,8 @@ struct ctx {
         uint32_t *slots; /* thread index + 1; 0 = empty */
         size_t cap;
     } tmap;
-    uint32_t last_thread; /* cache: index of the last thread looked up */
+    uint32_t last_thread;     /* cache: index of the last thread looked up */
+    int32_t thread_queue[16]; /* cache: queue of the last sample of threads 0..15, -1 none */
     /* shape facts for the format decision */
     bool thread_id_number_seen; /* a sample thread id was a JSON number */
     bool thread_id_nonnum_seen; /* a sample thread id was a non-decimal string */
@@ -268,6 +269,8 @@ static void tmap_reset(struct ctx *c)
     c->tmap.slots = NULL;
     c->tmap.cap = 0;
     c->last_thread = UINT32_MAX;
+    for (size_t i = 0; i < sizeof c->thread_queue / sizeof c->thread_queue[0]; i++)
+        c->thread_queue[i] = -1;
 }
 
 static void tmap_grow(struct ctx *c, struct kl_sample_data *d)
@@ -437,12 +440,19 @@ static inline bool known_thread(const struct kl_sample_data *d, struct kl_str id
 {
     if (id.len == 0 || id.len > 19 || (id.ptr[0] == '0' && id.len > 1))
         return false;
-    for (size_t i = 0; i < id.len; i++)
-        if ((unsigned)(id.ptr[i] - '0') > 9)
+    uint64_t x = 0;
+    for (size_t i = 0; i < id.len; i++) {
+        unsigned dg = (unsigned)(id.ptr[i] - '0');
+        if (dg > 9)
             return false;
+        x = x * 10 + dg;
+    }
+    /* candidates by number and length (cheap), confirmed by the text: a thread whose id is
+     * not a number has id_num 0 */
     size_t n = d->threads.len < 16 ? d->threads.len : 16;
     for (size_t i = 0; i < n; i++) {
-        if (id_eq(d->threads.items[i].id, id)) {
+        const struct kl_thread *t = &d->threads.items[i];
+        if (t->id_num == x && t->id.len == id.len && id_eq(t->id, id)) {
             *ix = (uint32_t)i;
             return true;
         }
@@ -585,9 +595,18 @@ done:
             return -1;
     }
     if (kl_str_is_set(queue)) {
-        int qi = queue_index(c, d, queue);
-        if (qi < 0)
-            return -1;
+        /* a thread mostly stays on its queue: try the one of its last sample first (queue
+         * addresses are unique in d->queues, so a match is what queue_index would find) */
+        uint32_t t = s->thread;
+        bool cached = (seen & S_THREAD) && t < 16;
+        int qi = cached ? c->thread_queue[t] : -1;
+        if (qi < 0 || !id_eq(d->queues.items[qi].address, queue)) {
+            qi = queue_index(c, d, queue);
+            if (qi < 0)
+                return -1;
+            if (cached)
+                c->thread_queue[t] = qi;
+        }
         s->queue = qi;
     }
     s->stack_id = stack > UINT32_MAX ? UINT32_MAX : (uint32_t)stack;

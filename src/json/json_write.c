@@ -62,19 +62,6 @@ void kl_jw_arr_end(struct kl_jw *w)
     close_(w, ']');
 }
 
-/* Non-zero when one of the 8 bytes of w is a quote, a backslash or a control character:
- * the bytes that need escaping (exact for every byte, no carries between them: each lane is
- * tested with values below 0x80 and the high bit of the input masked out). */
-static inline uint64_t needs_escape8(uint64_t w)
-{
-    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
-    uint64_t lo7 = w & ~high;
-    uint64_t ctl = (lo7 + (0x80 - 0x20) * ones) ^ high; /* high bit set if < 0x20 */
-    uint64_t q = (lo7 ^ ('"' * ones)) + 0x7f * ones;    /* high bit clear if == '"' */
-    uint64_t bs = (lo7 ^ ('\\' * ones)) + 0x7f * ones;  /* high bit clear if == '\\' */
-    return (ctl | ~q | ~bs) & ~w & high;
-}
-
 /* Length of the prefix of p[0..n) that needs no escaping, 8 bytes at a time. */
 static inline size_t plain_prefix(const unsigned char *p, size_t n)
 {
@@ -82,7 +69,7 @@ static inline size_t plain_prefix(const unsigned char *p, size_t n)
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
-        uint64_t m = needs_escape8(w);
+        uint64_t m = kl__json_special8(w);
         if (m)
             return i + (size_t)__builtin_ctzll(m) / 8;
     }
@@ -318,6 +305,18 @@ static inline size_t fmt_u32_wide(uint32_t v, char *out)
 size_t kl__fmt_u32_wide(uint32_t v, char *out)
 {
     return fmt_u32_wide(v, out);
+}
+
+size_t kl_fmt_u64_wide(uint64_t v, char *out)
+{
+    if (v < 100000000)
+        return fmt_u32_wide((uint32_t)v, out);
+    if (v >= 10000000000000000u)
+        return fmt_u64(v, out);
+    size_t n = fmt_u32_wide((uint32_t)(v / 100000000), out);
+    uint64_t lo = digits8_word((uint32_t)(v % 100000000));
+    memcpy(out + n, &lo, 8);
+    return n + 8;
 }
 
 void kl_jw_numtab_init(struct kl_jw_numtab *t, uint32_t n)

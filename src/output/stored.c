@@ -178,7 +178,8 @@ static void write_frame(struct kl_jw *w, const struct kl_frame *f)
 }
 
 /* Fragments are copied 16 bytes at a time, so up to 15 bytes past their end are read and
- * written: both buffers are reserved with this much room to spare. A constant-size
+ * written (and kl_fmt_u64_wide writes up to 8 bytes past its digits, within the 20 reserved
+ * per number): both buffers are reserved with this much room to spare. A constant-size
  * memcpy is a pair of vector moves; a variable one is a call. */
 #define FRAG_SLACK 16
 
@@ -239,10 +240,10 @@ static int write_v1_samples(struct kl_jw *w, const struct kl_sample_data *d)
             break;
         memcpy(p, "{\"stack_id\":", 12);
         p += 12;
-        p += kl_fmt_u64(s->stack_id, p);
+        p += kl_fmt_u64_wide(s->stack_id, p);
         copy_frag(p, tf, tn);
         p += tn;
-        p += kl_fmt_u64(s->ts_ns, p);
+        p += kl_fmt_u64_wide(s->ts_ns, p);
         if (qn) {
             copy_frag(p, qf, qn);
             p += qn;

@@ -437,6 +437,29 @@ static void test_u32_text(void)
         if ((int)n != m || memcmp(a, b, n) != 0)
             KL_FAIL_("%u: '%.*s'", (unsigned)v, (int)n, a);
     }
+    uint64_t pw = 1;
+    for (int k = 0; k <= 19; k++, pw *= 10) {
+        uint64_t around[] = {pw - 1, pw, pw + 1, pw * 3 + 7};
+        for (int j = 0; j < 4; j++) {
+            char c[40];
+            memset(c, 'x', sizeof c);
+            size_t n = kl_fmt_u64_wide(around[j], c);
+            int m = snprintf(b, sizeof b, "%llu", (unsigned long long)around[j]);
+            if ((int)n != m || memcmp(c, b, n) != 0)
+                KL_FAIL_("wide %llu: '%.*s'", (unsigned long long)around[j], (int)n, c);
+            ASSERT_TRUE(c[16] == 'x' || n > 16);
+        }
+    }
+    for (uint64_t v = 1, st2 = 7; v < 2000000; v++) {
+        st2 = st2 * 6364136223846793005u + 1;
+        uint64_t x = st2 >> (v % 64);
+        char c[40];
+        size_t n = kl_fmt_u64_wide(x, c);
+        int m = snprintf(b, sizeof b, "%llu", (unsigned long long)x);
+        if ((int)n != m || memcmp(c, b, n) != 0)
+            KL_FAIL_("wide %llu: '%.*s'", (unsigned long long)x, (int)n, c);
+    }
+    ASSERT_TRUE(kl_fmt_u64_wide(UINT64_MAX, a) == 20 && memcmp(a, "18446744073709551615", 20) == 0);
     static const uint32_t edges[] = {
         9,        10,        99,        100,        9999999,        10000000,
         99999999, 100000000, 999999999, 1000000000, UINT32_MAX - 1, UINT32_MAX};

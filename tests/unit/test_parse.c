@@ -149,6 +149,16 @@ static void test_sample_variants(void)
         "{\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\"},",
         "{\"stack_id\":1,\"elapsed_since_start_ns\":\"5\"},",
         "{\"stack_id\":1,\"thread_id\":\"1\"},",
+        /* the thread and queue caches: a non-numeric id of the same length and number (0) as
+         * a later numeric one; a thread switching queues */
+        "{\"stack_id\":1,\"thread_id\":\"a\",\"elapsed_since_start_ns\":\"5\"},"
+        "{\"stack_id\":1,\"thread_id\":\"0\",\"elapsed_since_start_ns\":\"6\"},"
+        "{\"stack_id\":1,\"thread_id\":\"a\",\"elapsed_since_start_ns\":\"7\"},",
+        "{\"stack_id\":1,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"5\",\"queue_address\":"
+        "\"0x20\"},{\"stack_id\":0,\"thread_id\":\"1\",\"elapsed_since_start_ns\":\"6\","
+        "\"queue_address\":\"0x10\"},{\"stack_id\":0,\"thread_id\":\"1\",\"elapsed_since_start_"
+        "ns\":"
+        "\"7\",\"queue_address\":\"0x20\"},",
         "{},",
         "{ },",
         "[],",
@@ -194,6 +204,42 @@ static void test_stack_variants(void)
     }
 }
 
+/* Threads created by thread_metadata before the samples: a non-numeric id ("a", id number 0)
+ * must not be taken for the sample thread "0", nor "007" for "7". */
+static void test_metadata_threads(void)
+{
+    static const char *meta[] = {
+        "\"thread_metadata\":{\"a\":{\"name\":\"x\"},\"1\":{\"name\":\"main\"}}",
+        "\"thread_metadata\":{\"007\":{\"name\":\"x\"},\"1\":{\"name\":\"main\"}}",
+    };
+    static const char *extra[] = {
+        "{\"stack_id\":1,\"thread_id\":\"0\",\"elapsed_since_start_ns\":\"5\"},"
+        "{\"stack_id\":0,\"thread_id\":\"0\",\"elapsed_since_start_ns\":\"6\"},",
+        "{\"stack_id\":1,\"thread_id\":\"7\",\"elapsed_since_start_ns\":\"5\"},"
+        "{\"stack_id\":0,\"thread_id\":\"7\",\"elapsed_since_start_ns\":\"6\"},",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        /* the metadata moved to the front of "profile", before the samples */
+        char *d = make_doc(extra[i], "[[0,1],[1]]");
+        const char *old = ",\"thread_metadata\":{\"1\":{\"name\":\"main\"}}";
+        const char *prof = "\"profile\":{";
+        char *at = strstr(d, old);
+        ASSERT_TRUE(at != NULL);
+        memmove(at, at + strlen(old), strlen(at + strlen(old)) + 1);
+        char *pp = strstr(d, prof) + strlen(prof);
+        size_t n = strlen(d) + strlen(meta[i]) + 2;
+        char *e = malloc(n);
+        snprintf(e, n, "%.*s%s,%s", (int)(pp - d), d, meta[i], pp);
+        char *r = run(e, strlen(e), true);
+        ASSERT_TRUE(strncmp(r, "rc=0 ", 5) == 0);
+        ASSERT_TRUE(strstr(r, "\"thread_metadata\":{\"1\":{\"name\":\"main\"}}") != NULL);
+        free(r);
+        compare(e, strlen(e), meta[i]);
+        free(e);
+        free(d);
+    }
+}
+
 /* The document cut at every byte through its samples and stacks. */
 static void test_truncation(void)
 {
@@ -215,6 +261,7 @@ int main(void)
     KL_RUN(test_base_document);
     KL_RUN(test_sample_variants);
     KL_RUN(test_stack_variants);
+    KL_RUN(test_metadata_threads);
     KL_RUN(test_truncation);
     KL_TEST_DONE();
 }
