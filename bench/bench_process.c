@@ -295,8 +295,10 @@ out_free:
 static void usage(void)
 {
     fputs("usage: bench_process [--item profile|chunk|auto] [--min-iters N] [--min-cpu S]\n"
-          "                     [--only ceiling|parse|process] FILE\n"
+          "                     [--only ceiling|parse|process] [--cold] FILE\n"
           "       bench_process --rss KILN [--runs N] FILE [-- EXTRA KILN ARGS]\n"
+          "  --cold: no arena block cache (memory as for a worker's first profile; by default\n"
+          "          iterations reuse the blocks of the previous one, as a worker does)\n"
           "  BENCH_WALL=1 times with the wall clock instead of the process CPU clock\n",
           stderr);
     exit(2);
@@ -320,6 +322,9 @@ int main(int argc, char **argv)
     int i;
 
     o.wall = w && *w && strcmp(w, "0") != 0;
+    /* the process and parse columns stand for a server worker, which keeps a worker-sized
+     * block cache (base/arena.h); --cold turns it off */
+    kl_arena_set_cache(KL_ARENA_WORKER_CACHE_BYTES);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--") == 0) {
@@ -336,6 +341,9 @@ int main(int argc, char **argv)
             o.min_cpu_s = strtod(argv[++i], &end);
             if (*end || !(o.min_cpu_s >= 0))
                 usage();
+        } else if (strcmp(a, "--cold") == 0) {
+            /* every iteration on fresh memory, as a worker's first profile */
+            kl_arena_set_cache(0);
         } else if (strcmp(a, "--only") == 0 && i + 1 < argc) {
             o.only = argv[++i];
         } else if (strcmp(a, "--item") == 0 && i + 1 < argc) {

@@ -62,6 +62,24 @@ int kl_reason_http_status(enum kl_reason r);
 enum kl_reason kl_reason_find(const char *s, size_t len);
 
 /* Assertions are for our bugs, never for input: on in release builds. */
+/* Memory kept for reuse (the arena block cache, the buffer spare) is poisoned under
+ * AddressSanitizer while it is idle, so a use after release is still reported. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KL_ASAN 1
+#endif
+#endif
+#ifdef KL_ASAN
+#include <sanitizer/asan_interface.h>
+#define KL_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define KL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define KL_POISON(p, n) ((void)(p), (void)(n))
+#define KL_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define kl_assert(cond) ((cond) ? (void)0 : kl_assert_fail(#cond, __FILE__, __LINE__))
 __attribute__((noreturn)) void kl_assert_fail(const char *what, const char *file, int line);
 

@@ -24,8 +24,17 @@ bool kl_parse_u64(struct kl_str s, uint64_t *out)
 {
     if (s.len == 0 || s.len > 20)
         return false;
+    /* 19 digits cannot overflow, so only a 20th digit needs the (dividing) check; sample
+     * timestamps and thread ids sent as strings come through here by the hundred thousand */
     uint64_t v = 0;
-    for (size_t i = 0; i < s.len; i++) {
+    size_t n = s.len < 19 ? s.len : 19;
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = (unsigned char)s.ptr[i] - '0';
+        if (d > 9)
+            return false;
+        v = v * 10 + d;
+    }
+    for (size_t i = n; i < s.len; i++) {
         unsigned d = (unsigned char)s.ptr[i] - '0';
         if (d > 9)
             return false;

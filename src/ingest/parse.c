@@ -1,7 +1,8 @@
 /* parse.c - profile JSON -> struct kl_profile (see parse.h for the design)
  *
  * Hand-written dispatch over simdjson On-Demand values. The hot loops are samples (one
- * small object each), stacks (bulk integer arrays, kl_json_arr_append_u32) and frames.
+ * small object each, read from its text by scan_sample when it is a plain v1 sample),
+ * stacks (bulk integer arrays, kl_json_arr_append_u32 and its raw scan) and frames.
  */
 #include "ingest/parse.h"
 
@@ -22,7 +23,8 @@ struct ctx {
         uint32_t *slots; /* thread index + 1; 0 = empty */
         size_t cap;
     } tmap;
-    uint32_t last_thread; /* cache: index of the last thread looked up */
+    uint32_t last_thread;     /* cache: index of the last thread looked up */
+    int32_t thread_queue[16]; /* cache: queue of the last sample of threads 0..15, -1 none */
     /* shape facts for the format decision */
     bool thread_id_number_seen; /* a sample thread id was a JSON number */
     bool thread_id_nonnum_seen; /* a sample thread id was a non-decimal string */
@@ -267,6 +269,8 @@ static void tmap_reset(struct ctx *c)
     c->tmap.slots = NULL;
     c->tmap.cap = 0;
     c->last_thread = UINT32_MAX;
+    for (size_t i = 0; i < sizeof c->thread_queue / sizeof c->thread_queue[0]; i++)
+        c->thread_queue[i] = -1;
 }
 
 static void tmap_grow(struct ctx *c, struct kl_sample_data *d)
@@ -283,17 +287,41 @@ static void tmap_grow(struct ctx *c, struct kl_sample_data *d)
     }
 }
 
+/* kl_str_eq for the short ids of the sample loop (thread ids, queue addresses), without a
+ * call to memcmp: 8 bytes at a time, the last word overlapping. */
+static inline bool id_eq(struct kl_str a, struct kl_str b)
+{
+    if (a.len != b.len)
+        return false;
+    if (a.len < 8) {
+        for (size_t i = 0; i < a.len; i++)
+            if (a.ptr[i] != b.ptr[i])
+                return false;
+        return true;
+    }
+    uint64_t x, y;
+    for (size_t i = 0; i + 8 < a.len; i += 8) {
+        memcpy(&x, a.ptr + i, 8);
+        memcpy(&y, b.ptr + i, 8);
+        if (x != y)
+            return false;
+    }
+    memcpy(&x, a.ptr + a.len - 8, 8);
+    memcpy(&y, b.ptr + a.len - 8, 8);
+    return x == y;
+}
+
 /* Index of the thread with this id in d, created when new. -1 past the thread limit. */
 static int64_t thread_index(struct ctx *c, struct kl_sample_data *d, struct kl_str id)
 {
-    if (c->last_thread < d->threads.len && kl_str_eq(d->threads.items[c->last_thread].id, id))
+    if (c->last_thread < d->threads.len && id_eq(d->threads.items[c->last_thread].id, id))
         return c->last_thread;
     if (d->threads.len * 2 >= c->tmap.cap)
         tmap_grow(c, d);
     size_t j = kl_hash_bytes(id.ptr, id.len) & (c->tmap.cap - 1);
     while (c->tmap.slots[j]) {
         uint32_t ix = c->tmap.slots[j] - 1;
-        if (kl_str_eq(d->threads.items[ix].id, id))
+        if (id_eq(d->threads.items[ix].id, id))
             return c->last_thread = ix;
         j = (j + 1) & (c->tmap.cap - 1);
     }
@@ -332,30 +360,19 @@ static size_t reserve_hint(const struct ctx *c, size_t min_bytes, size_t limit)
     return n < limit ? n : limit;
 }
 
-static int parse_sample_thread_id(struct ctx *c, struct kl_sample_data *d, struct kl_json_val *v,
-                                  uint32_t *out)
+/* A sample's thread id once read: x when it was a JSON number, else the string id. */
+static int sample_thread(struct ctx *c, struct kl_sample_data *d, bool is_num, uint64_t x,
+                         struct kl_str id, uint32_t *out)
 {
-    enum kl_json_type t = kl_json_type(v);
     char tmp[24];
-    struct kl_str id;
-    if (t == KL_JSON_NUMBER) {
-        uint64_t x;
-        if (kl_json_get_u64(v, &x) < 0)
-            return -1;
+    if (is_num) {
         c->thread_id_number_seen = true;
         id = kl_str_make(tmp, (size_t)snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)x));
-    } else if (t == KL_JSON_STRING) {
-        if (kl_json_get_str(v, &id) < 0)
-            return -1;
-        uint64_t x;
-        if (!kl_parse_u64(id, &x)) {
-            c->thread_id_nonnum_seen = true;
-        } else if (id.len > 1 && id.ptr[0] == '0') {
-            /* v1 reads the id as a number: "0259" is thread 259 */
-            id = kl_str_make(tmp, (size_t)snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)x));
-        }
-    } else {
-        return kl_err_is_set(c->err) ? -1 : FAIL(c, "invalid json: bad thread_id");
+    } else if (!kl_parse_u64(id, &x)) {
+        c->thread_id_nonnum_seen = true;
+    } else if (id.len > 1 && id.ptr[0] == '0') {
+        /* v1 reads the id as a number: "0259" is thread 259 */
+        id = kl_str_make(tmp, (size_t)snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)x));
     }
     int64_t ix = thread_index(c, d, id);
     if (ix < 0)
@@ -365,18 +382,239 @@ static int parse_sample_thread_id(struct ctx *c, struct kl_sample_data *d, struc
     return 0;
 }
 
+static int parse_sample_thread_id(struct ctx *c, struct kl_sample_data *d, struct kl_json_val *v,
+                                  uint32_t *out)
+{
+    enum kl_json_type t = kl_json_type(v);
+    struct kl_str id = KL_STR_NULL;
+    uint64_t x = 0;
+    if (t == KL_JSON_NUMBER) {
+        if (kl_json_get_u64(v, &x) < 0)
+            return -1;
+    } else if (t == KL_JSON_STRING) {
+        if (kl_json_get_str(v, &id) < 0)
+            return -1;
+    } else {
+        return kl_err_is_set(c->err) ? -1 : FAIL(c, "invalid json: bad thread_id");
+    }
+    return sample_thread(c, d, t == KL_JSON_NUMBER, x, id, out);
+}
+
 enum { S_STACK = 1, S_THREAD = 2, S_ELAPSED = 4, S_TS = 8, S_QUEUE = 16, S_STATE = 32 };
 
 static int queue_index(struct ctx *c, struct kl_sample_data *d, struct kl_str addr)
 {
     for (size_t i = d->queues.len; i-- > 0;)
-        if (kl_str_eq(d->queues.items[i].address, addr))
+        if (id_eq(d->queues.items[i].address, addr))
             return (int)i;
     if (d->queues.len >= KL_MAX_THREADS)
         return kl_json_fail(c->doc, KL_R_PROFILE_TOO_MANY_ITEMS, "too many queues") - 1;
     struct kl_queue q = {kl_intern(&c->p->strings, addr), KL_STR_NULL, false};
     kl_vec_push(c->p->arena, &d->queues, q);
     return (int)d->queues.len - 1;
+}
+
+/* p[0..n) is lit (n >= 8 bytes, within the input). Compared 8 bytes at a time, the last
+ * word overlapping, so that a constant n unrolls into a few loads (libc's memcmp is a
+ * call). */
+static inline bool at_key(const char *p, const char *end, const char *lit, size_t n)
+{
+    uint64_t x, y;
+    if ((size_t)(end - p) < n)
+        return false;
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        memcpy(&x, p + i, 8);
+        memcpy(&y, lit + i, 8);
+        if (x != y)
+            return false;
+    }
+    memcpy(&x, p + n - 8, 8);
+    memcpy(&y, lit + n - 8, 8);
+    return x == y;
+}
+
+/* A string thread id that sample_thread would take as it is (plain decimal, no leading
+ * zero, fits u64, so no flag to set and no re-formatting) and that names one of the first
+ * threads: OUT *ix, without hashing. */
+static inline bool known_thread(const struct kl_sample_data *d, struct kl_str id, uint32_t *ix)
+{
+    if (id.len == 0 || id.len > 19 || (id.ptr[0] == '0' && id.len > 1))
+        return false;
+    uint64_t x = 0;
+    for (size_t i = 0; i < id.len; i++) {
+        unsigned dg = (unsigned)(id.ptr[i] - '0');
+        if (dg > 9)
+            return false;
+        x = x * 10 + dg;
+    }
+    /* candidates by number and length (cheap), confirmed by the text: a thread whose id is
+     * not a number has id_num 0 */
+    size_t n = d->threads.len < 16 ? d->threads.len : 16;
+    for (size_t i = 0; i < n; i++) {
+        const struct kl_thread *t = &d->threads.items[i];
+        if (t->id_num == x && t->id.len == id.len && id_eq(t->id, id)) {
+            *ix = (uint32_t)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* "digits" at p (1 to 15 digits, leading zeros allowed as kl_parse_u64 allows them): the
+ * bytes used, with *v; 0 for anything else. */
+static inline size_t quoted_digits(const char *p, const char *end, uint64_t *v)
+{
+    static const uint64_t pow10[8] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+    uint64_t x, y;
+    unsigned n = kl__json_digits8(p + 1, &x);
+    if (n == 8) {
+        unsigned m = kl__json_digits8(p + 9, &y);
+        if (m == 8)
+            return 0;
+        x = x * pow10[m] + (m ? y : 0);
+        n += m;
+    }
+    if (n == 0 || (size_t)(end - p) <= n + 1 || p[n + 1] != '"')
+        return 0;
+    *v = x;
+    return n + 2;
+}
+
+/* The fast path for one sample object (see "Raw scanning" in json/json.h): the object at p
+ * is read from the text when it has only the keys of the v1 sample (stack_id, thread_id,
+ * elapsed_since_start_ns, queue_address, state), each once, with plain integers and strings
+ * without escapes. The values are collected first and applied only once the closing brace
+ * was read, so a decline (0) leaves nothing behind and the general path reads the object
+ * from scratch. 1 when read into *s (and the sample's threads and queues registered). */
+static int scan_sample(struct ctx *c, struct kl_sample_data *d, const char *p, const char *end,
+                       struct kl_sample *s, unsigned *seen_out)
+{
+    uint64_t stack = 0, tid_num = 0, elapsed = 0;
+    struct kl_str tid = KL_STR_NULL, queue = KL_STR_NULL, state = KL_STR_NULL;
+    bool tid_is_num = false;
+    unsigned seen = 0;
+    if (p >= end || *p != '{')
+        return 0;
+    p = kl_json_scan_ws(p + 1, end);
+    if (p < end && *p == '}')
+        goto done;
+    for (;;) {
+        /* Keys are matched with their closing quote and colon, so a key with an escape, a
+         * longer key with one of these as prefix, or space before the colon all decline
+         * or take the slow match below. */
+        unsigned bit;
+        if (p >= end || *p != '"')
+            return 0;
+        if (at_key(p, end, "\"stack_id\":", 11)) {
+            bit = S_STACK;
+            p += 11;
+        } else if (at_key(p, end, "\"thread_id\":", 12)) {
+            bit = S_THREAD;
+            p += 12;
+        } else if (at_key(p, end, "\"elapsed_since_start_ns\":", 25)) {
+            bit = S_ELAPSED;
+            p += 25;
+        } else if (at_key(p, end, "\"queue_address\":", 16)) {
+            bit = S_QUEUE;
+            p += 16;
+        } else if (at_key(p, end, "\"state\":", 8)) {
+            bit = S_STATE;
+            p += 8;
+        } else {
+            return 0;
+        }
+        if (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+            p = kl_json_scan_ws(p, end);
+        if (p >= end)
+            return 0;
+        if (bit == S_STACK) {
+            if (!kl_json_scan_u64(&p, end, &stack))
+                return 0;
+        } else if (bit == S_THREAD) {
+            if (*p == '"') {
+                if (!kl_json_scan_str(&p, end, &tid))
+                    return 0;
+            } else {
+                if (!kl_json_scan_u64(&p, end, &tid_num))
+                    return 0;
+                tid_is_num = true;
+            }
+        } else if (bit == S_ELAPSED) {
+            if (*p == '"') {
+                /* kl_json_get_u64_lenient's string form: one optional '+', then digits;
+                 * the common "1071996" is read in place */
+                size_t used = quoted_digits(p, end, &elapsed);
+                if (used) {
+                    p += used;
+                    goto value_done;
+                }
+                struct kl_str e;
+                if (!kl_json_scan_str(&p, end, &e))
+                    return 0;
+                if (e.len && e.ptr[0] == '+')
+                    e = kl_str_make(e.ptr + 1, e.len - 1);
+                if (!kl_parse_u64(e, &elapsed))
+                    return 0;
+            } else if (!kl_json_scan_u64(&p, end, &elapsed)) {
+                return 0;
+            }
+        } else {
+            struct kl_str *str = bit == S_QUEUE ? &queue : &state;
+            if (*p == '"') {
+                if (!kl_json_scan_str(&p, end, str))
+                    return 0;
+            } else if (end - p >= 4 && memcmp(p, "null", 4) == 0) {
+                p += 4;
+            } else {
+                return 0;
+            }
+        }
+    value_done:
+        if (seen & bit)
+            return 0;
+        seen |= bit;
+        if (p < end && *p != ',' && *p != '}')
+            p = kl_json_scan_ws(p, end);
+        if (p >= end)
+            return 0;
+        if (*p == '}')
+            break;
+        if (*p != ',')
+            return 0;
+        p = kl_json_scan_ws(p + 1, end);
+    }
+done:
+    /* Registering a thread or queue fails only at the count limits: near them, decline
+     * before any side effect, and the general path reports the first failure in document
+     * order. */
+    if (d->threads.len >= KL_MAX_THREADS || d->queues.len >= KL_MAX_THREADS)
+        return 0;
+    if (seen & S_THREAD) {
+        if ((tid_is_num || !known_thread(d, tid, &s->thread)) &&
+            sample_thread(c, d, tid_is_num, tid_num, tid, &s->thread) < 0)
+            return -1;
+    }
+    if (kl_str_is_set(queue)) {
+        /* a thread mostly stays on its queue: try the one of its last sample first (queue
+         * addresses are unique in d->queues, so a match is what queue_index would find) */
+        uint32_t t = s->thread;
+        bool cached = (seen & S_THREAD) && t < 16;
+        int qi = cached ? c->thread_queue[t] : -1;
+        if (qi < 0 || !id_eq(d->queues.items[qi].address, queue)) {
+            qi = queue_index(c, d, queue);
+            if (qi < 0)
+                return -1;
+            if (cached)
+                c->thread_queue[t] = qi;
+        }
+        s->queue = qi;
+    }
+    s->stack_id = stack > UINT32_MAX ? UINT32_MAX : (uint32_t)stack;
+    s->ts_ns = elapsed;
+    if (kl_str_is_set(state))
+        s->idle = kl_str_eq_c(state, "idle");
+    *seen_out = seen;
+    return 1;
 }
 
 static int parse_samples(struct ctx *c, struct kl_sample_data *d, struct kl_json_val *v)
@@ -390,6 +628,7 @@ static int parse_samples(struct ctx *c, struct kl_sample_data *d, struct kl_json
      * doubling would copy and touch twice the memory. Untouched capacity costs no RSS. */
     if (d->samples.cap == 0)
         kl_vec_reserve(c->p->arena, &d->samples, reserve_hint(c, 45, KL_MAX_SAMPLES));
+    bool fast = kl_json_fast_paths();
     while ((n = kl_json_arr_next(&it, &sv)) > 0) {
         if (d->samples.len >= KL_MAX_SAMPLES)
             return kl_json_fail(c->doc, KL_R_PROFILE_TOO_MANY_SAMPLES, "more than %u samples",
@@ -400,7 +639,18 @@ static int parse_samples(struct ctx *c, struct kl_sample_data *d, struct kl_json
         struct kl_json_iter fi;
         struct kl_str k;
         struct kl_json_val fv;
-        int m;
+        int m = 0;
+        if (fast) {
+            const char *end;
+            const char *p = kl_json_raw(&sv, &end);
+            int r = scan_sample(c, d, p, end, &s, &seen);
+            if (r < 0)
+                return -1;
+            if (r > 0) {
+                kl_json_scanned(&sv);
+                goto sample_done;
+            }
+        }
         if (kl_json_obj_begin(&sv, &fi) < 0)
             return -1;
         while ((m = kl_json_obj_next(&fi, &k, &fv)) > 0) {
@@ -453,6 +703,7 @@ static int parse_samples(struct ctx *c, struct kl_sample_data *d, struct kl_json
         }
         if (m < 0)
             return -1;
+    sample_done:
         if (!(seen & S_STACK))
             c->sample_missing_stack = true;
         if (!(seen & S_THREAD)) {

@@ -14,6 +14,16 @@
  * Why one pass: a second pass (or a DOM) would cost a second walk over 30 MB or ~4x the input
  * in memory; deciding after the pass costs nothing.
  *
+ * Fast paths: the two bulk shapes are read from their text (json.h "Raw scanning"): each
+ * `samples` element that is a plain v1 sample object (known keys once, integers, strings
+ * without escapes, any whitespace) and each `stacks` element that is a plain integer array.
+ * Anything else - an escape, a fraction or exponent, a leading zero, a sign, 20+ digits, an
+ * unknown or repeated key, `timestamp` (v2), truncation, a thread or queue count at its
+ * limit - is declined with nothing changed and read by the general path, which produces
+ * the same results and reasons as before (tests/unit/test_parse.c and fuzz/fuzz_profile.c
+ * compare both paths on every input). They took the 30 MB benchmark profile's parse from
+ * ~52 ms to ~22 ms.
+ *
  * Ownership: the profile and everything in it live in arena a (the JSON document too).
  * Errors: KL_R_PROFILING_INVALID_JSON (syntax, wrong types, missing required fields, bad
  * UUIDs/timestamps), KL_R_PROFILING_PLATFORM_NOT_SUPPORTED (no version and not Android; an
@@ -21,8 +31,8 @@
  * Semantic checks (indexes in range, durations, transactions) are validation's job
  * (ingest/validate.h), as in Relay.
  * Limits: KL_MAX_* in profile/profile.h, checked before each allocation; JSON depth 128.
- * Threads: reentrant. Tests: tests/unit/test_validate.c, tests/golden (tests/cli/golden.sh),
- * fuzz/fuzz_profile.c.
+ * Threads: reentrant. Tests: tests/unit/test_validate.c, tests/unit/test_parse.c (fast paths
+ * against the general path), tests/golden (tests/cli/golden.sh), fuzz/fuzz_profile.c.
  */
 #ifndef KL_INGEST_PARSE_H
 #define KL_INGEST_PARSE_H

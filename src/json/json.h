@@ -33,9 +33,15 @@
  * beyond bracket balance: malformed JSON inside an unknown field may pass (documented
  * deviation from serde; known fields are always fully checked).
  *
- * Threads: a doc belongs to one thread. Limits: input length < 4 GiB (simdjson's own), depth
- * KL_JSON_MAX_DEPTH; array/object sizes are bounded by the callers' count limits.
- * Tests: tests/unit/test_json.c, fuzz/fuzz_profile.c.
+ * Fast paths: callers may read a hot, regular value straight from its text with the
+ * kl_json_scan_* helpers and let On-Demand skip it (see "Raw scanning" below); the writer
+ * looks small integers up (kl_jw_numtab), finds bytes to escape 8 at a time and formats the
+ * common doubles without printf (kl_fmt_f64, checked against the printf reference).
+ *
+ * Threads: a doc belongs to one thread; the fast-path switch is per thread. Limits: input
+ * length < 4 GiB (simdjson's own), depth KL_JSON_MAX_DEPTH; array/object sizes are bounded
+ * by the callers' count limits.
+ * Tests: tests/unit/test_json.c, tests/unit/test_parse.c, fuzz/fuzz_profile.c.
  */
 #ifndef KL_JSON_JSON_H
 #define KL_JSON_JSON_H
@@ -43,6 +49,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "base/arena.h"
 #include "base/buf.h"
@@ -118,9 +125,139 @@ int kl_json_arr_next(struct kl_json_iter *it, struct kl_json_val *val);
 
 /* Append the elements of an array of non-negative integers to out (grown from a). Elements
  * above UINT32_MAX are stored as UINT32_MAX (callers treat that as out of range). Fails with
- * limit_reason when out would exceed max_total elements. OUT: *count = elements read. */
+ * limit_reason when out would exceed max_total elements. OUT: *count = elements read. A plain
+ * array ("[1, 2,3]") is read from its text (see "Raw scanning"), anything else element by
+ * element through On-Demand, with the same results. */
 int kl_json_arr_append_u32(struct kl_json_val *v, struct kl_arena *a, kl_vec_u32 *out,
                            size_t max_total, enum kl_reason limit_reason, size_t *count);
+
+/* ------------------------------------------------------------------------------------ */
+/* Raw scanning: fast paths over a value's own text                                      */
+/*
+ * The hot values of a profile are very regular (a sample object, a stack's integer array),
+ * and walking them token by token through On-Demand costs several times what reading their
+ * text directly does. A caller may scan a value's text itself: kl_json_raw gives the input
+ * from the value's first byte, the caller scans it with the kl_json_scan_* helpers below,
+ * which accept only a strict, common subset of JSON (no escapes, plain integers), and
+ * either
+ *   - succeeds: it has read the whole value up to its closing bracket and calls
+ *     kl_json_scanned(v); On-Demand then skips the value by its structural index (which
+ *     matches the text: stage 1 located the same brackets and quotes, as the scanned
+ *     strings hold no escapes), or
+ *   - declines: it has changed nothing the general path would see, and reads v through the
+ *     general API as before, which accepts or rejects it with the usual reasons.
+ * So a fast path changes speed, never results: anything unusual (escapes, exponents,
+ * fractions, negative or oversized numbers, unknown or duplicate keys, truncation) is left
+ * to the general path. Every helper checks the end pointer before every read.
+ */
+
+/* The input from v's first byte; OUT: *end = the end of the input. v is not consumed. */
+const char *kl_json_raw(struct kl_json_val *v, const char **end);
+/* v was read completely by a raw scan: no further checks, On-Demand skips its text. */
+void kl_json_scanned(struct kl_json_val *v);
+/* Raw fast paths on (the default) or off for this thread: the fuzz target runs every input
+ * both ways and compares the results. */
+void kl_json_set_fast_paths(bool on);
+bool kl_json_fast_paths(void);
+
+static inline const char *kl_json_scan_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* Non-zero when one of the 8 bytes of w is a quote, a backslash or a control character:
+ * the bytes that end a plain string or need escaping (exact for every byte, no carries
+ * between them: each lane is tested with values below 0x80 and the input's high bit masked
+ * out). The high bit of each such byte is set in the result. */
+static inline uint64_t kl__json_special8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    uint64_t lo7 = w & ~high;
+    uint64_t ctl = (lo7 + (0x80 - 0x20) * ones) ^ high; /* high bit set if < 0x20 */
+    uint64_t q = (lo7 ^ ('"' * ones)) + 0x7f * ones;    /* high bit clear if == '"' */
+    uint64_t bs = (lo7 ^ ('\\' * ones)) + 0x7f * ones;  /* high bit clear if == '\\' */
+    return (ctl | ~q | ~bs) & ~w & high;
+}
+
+/* A string at *pp (which must point at its opening quote) with no escape and no control
+ * character: OUT *s = its body (a slice of the input), *pp = after the closing quote.
+ * false (nothing changed) otherwise. */
+static inline bool kl_json_scan_str(const char **pp, const char *end, struct kl_str *s)
+{
+    const char *p = *pp + 1, *b = p;
+    while (end - p >= 8) { /* 8 bytes at a time up to the first special byte */
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t m = kl__json_special8(w);
+        if (m) {
+            p += __builtin_ctzll(m) / 8;
+            break;
+        }
+        p += 8;
+    }
+    while (p < end && *p != '"') {
+        if (*p == '\\' || (unsigned char)*p < 0x20)
+            return false;
+        p++;
+    }
+    if (p >= end)
+        return false;
+    s->ptr = b;
+    s->len = (size_t)(p - b);
+    *pp = p + 1;
+    return true;
+}
+
+/* The number of leading ASCII digits of p[0..8) (the input must be readable there: the
+ * KL_PADDING after the document guarantees it), and in *v their value, for up to 8. Bytes
+ * after the first non-digit do not matter (carries only move to later bytes). */
+static inline unsigned kl__json_digits8(const char *p, uint64_t *v)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t x = w ^ 0x3030303030303030u; /* digits become 0..9 */
+    uint64_t bad = (x | (x + 0x0606060606060606u)) & 0xF0F0F0F0F0F0F0F0u;
+    unsigned n = bad ? (unsigned)__builtin_ctzll(bad) / 8 : 8;
+    if (n == 0)
+        return 0;
+    x <<= 8 * (8 - n); /* leading zero digits in the low bytes */
+    x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFu;
+    x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFu;
+    x = (x * 10000 + (x >> 32)) & 0xFFFFFFFFu;
+    *v = x;
+    return n;
+}
+
+/* A non-negative JSON integer of at most 19 digits (so it fits u64), not followed by a
+ * fraction, exponent or more digits: OUT *v, *pp = after it. false otherwise (leading zeros,
+ * a minus sign, "1.0", "1e3", 20+ digits, truncation: the general path decides). */
+static inline bool kl_json_scan_u64(const char **pp, const char *end, uint64_t *v)
+{
+    const char *p = *pp;
+    uint64_t x;
+    unsigned n = kl__json_digits8(p, &x);
+    if (n == 0 || (size_t)(end - p) <= n)
+        return false; /* not a digit, or digits up to the end (truncated) */
+    if (n == 8) {
+        const char *lim = p + 19 < end ? p + 19 : end;
+        const char *q = p + 8;
+        while (q < lim && (unsigned)(*q - '0') <= 9)
+            x = x * 10 + (uint64_t)(*q++ - '0');
+        n = (unsigned)(q - p);
+        if (q >= end)
+            return false;
+    }
+    if (*p == '0' && n > 1)
+        return false;
+    p += n;
+    if ((unsigned)(*p - '0') <= 9 || *p == '.' || *p == 'e' || *p == 'E')
+        return false;
+    *v = x;
+    *pp = p;
+    return true;
+}
 
 /* Fully validate buf[0..len) with simdjson's DOM parser and keep nothing (the benchmark
  * ceiling; also a strict check). buf needs KL_PADDING readable bytes after len. */
@@ -143,7 +280,13 @@ void kl_jw_obj_begin(struct kl_jw *w);
 void kl_jw_obj_end(struct kl_jw *w);
 void kl_jw_arr_begin(struct kl_jw *w);
 void kl_jw_arr_end(struct kl_jw *w);
-void kl_jw_key(struct kl_jw *w, const char *key); /* key is a plain ASCII literal */
+/* key is a plain ASCII literal: written without an escaping pass (inline, so that the
+ * length of a literal is a constant) */
+void kl_jw_key_n(struct kl_jw *w, const char *key, size_t n);
+static inline void kl_jw_key(struct kl_jw *w, const char *key)
+{
+    kl_jw_key_n(w, key, strlen(key));
+}
 void kl_jw_key_str(struct kl_jw *w, struct kl_str key);
 void kl_jw_str(struct kl_jw *w, struct kl_str s);
 void kl_jw_cstr(struct kl_jw *w, const char *s);
@@ -153,15 +296,46 @@ void kl_jw_u64(struct kl_jw *w, uint64_t v);
 void kl_jw_i64(struct kl_jw *w, int64_t v);
 /* A whole array of unsigned integers in one go (stacks: millions of entries). */
 void kl_jw_u32_array(struct kl_jw *w, const uint32_t *v, size_t n);
+/* The text of 0..n-1 looked up instead of computed, for arrays of many small integers (the
+ * stacks of the stored form: millions of frame indices below the frame count). Each entry
+ * is one word: up to 7 digits in the low bytes, the length in the top byte. n is capped at
+ * KL_JW_NUMTAB_MAX (512 KiB); larger values are formatted as usual. The table is malloc'd:
+ * kl_jw_numtab_release frees it. */
+#define KL_JW_NUMTAB_MAX 65536u
+struct kl_jw_numtab {
+    uint64_t *word;
+    uint32_t n;
+};
+void kl_jw_numtab_init(struct kl_jw_numtab *t, uint32_t n);
+void kl_jw_numtab_release(struct kl_jw_numtab *t);
+/* kl_jw_u32_array, with the values below t->n taken from t: the same text. */
+void kl_jw_u32_array_tab(struct kl_jw *w, const uint32_t *v, size_t n,
+                         const struct kl_jw_numtab *t);
 /* Shortest text that reads back as the same double (serde/ryu style: integers as "82.0"). */
 void kl_jw_f64(struct kl_jw *w, double v);
 void kl_jw_bool(struct kl_jw *w, bool v);
 void kl_jw_null(struct kl_jw *w);
 /* Raw JSON text, written as is (the caller guarantees it is valid). */
 void kl_jw_raw(struct kl_jw *w, const char *p, size_t n);
+/* The same, written in place: the separator is written and room for n bytes reserved; the
+ * caller writes at the returned pointer and ends with kl_jw_raw_end(w, end of what it
+ * wrote). NULL when the buffer failed (its error is set; write nothing). For hot loops that
+ * emit many small values at once (the samples of the stored form). */
+char *kl_jw_raw_begin(struct kl_jw *w, size_t n);
+void kl_jw_raw_end(struct kl_jw *w, char *end);
+/* Decimal digits of v into out (>= 20 bytes, no NUL); returns the length. */
+size_t kl_fmt_u64(uint64_t v, char *out);
+/* The same without branching on the length for values below 10^16, for hot loops: out must
+ * have 24 bytes of room, of which up to 16 may be written (past the digits too). */
+size_t kl_fmt_u64_wide(uint64_t v, char *out);
+/* The same for a u32 as kl_jw_u32_array writes it (out >= 20 bytes; may write past the
+ * digits), for its tests. */
+size_t kl__fmt_u32_wide(uint32_t v, char *out);
 /* Escape s as a JSON string body into b (no quotes). */
 void kl_json_escape(struct kl_buf *b, struct kl_str s);
 /* Shortest round-trip formatting of a double into out (>= 32 bytes); returns length. */
 size_t kl_fmt_f64(double v, char *out);
+/* The same by printf/strtod alone: kl_fmt_f64's reference, for its tests. */
+size_t kl__fmt_f64_printf(double v, char *out);
 
 #endif

@@ -585,11 +585,80 @@ extern "C" int kl_json_arr_next(struct kl_json_iter *it, struct kl_json_val *val
     return 1;
 }
 
+static thread_local bool fast_paths = true;
+
+extern "C" void kl_json_set_fast_paths(bool on)
+{
+    fast_paths = on;
+}
+
+extern "C" bool kl_json_fast_paths(void)
+{
+    return fast_paths;
+}
+
+extern "C" const char *kl_json_raw(struct kl_json_val *v, const char **end)
+{
+    kl_json_doc *d = v->doc;
+    *end = d->buf + d->len;
+    return V(v).raw_json_token().data();
+}
+
+extern "C" void kl_json_scanned(struct kl_json_val *v)
+{
+    v->consumed = true;
+}
+
+/* The fast path of kl_json_arr_append_u32: "[1,2,3]" read from the text (see "Raw
+ * scanning" in json.h). 1 when the whole array was read and appended, 0 when declined with
+ * out as it was (the general path then reads it and reports any error). */
+static int scan_u32_array(kl_json_val *v, struct kl_arena *a, kl_vec_u32 *out, size_t max_total,
+                          size_t *count)
+{
+    const char *end;
+    const char *p = kl_json_raw(v, &end);
+    if (p >= end || *p != '[')
+        return 0;
+    p = kl_json_scan_ws(p + 1, end);
+    size_t len0 = out->len;
+    if (p < end && *p == ']') {
+        *count = 0;
+        return 1;
+    }
+    for (;;) {
+        uint64_t x;
+        if (!kl_json_scan_u64(&p, end, &x) || out->len >= max_total)
+            break;
+        if (out->len == out->cap)
+            kl__vec_grow(a, (void **)&out->items, &out->cap, sizeof(uint32_t), out->len + 1);
+        out->items[out->len++] = x > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)x;
+        /* kl_json_scan_u64 stopped on a byte inside the input */
+        if (*p == ',') {
+            p++;
+            if (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+                p = kl_json_scan_ws(p, end);
+            continue;
+        }
+        p = kl_json_scan_ws(p, end);
+        if (p < end && *p == ']') {
+            *count = out->len - len0;
+            return 1;
+        }
+        if (p >= end || *p != ',')
+            break;
+        p = kl_json_scan_ws(p + 1, end);
+    }
+    out->len = len0;
+    return 0;
+}
+
 extern "C" int kl_json_arr_append_u32(struct kl_json_val *v, struct kl_arena *a, kl_vec_u32 *out,
                                       size_t max_total, enum kl_reason limit_reason, size_t *count)
 {
     v->consumed = true;
     kl_json_doc *d = v->doc;
+    if (fast_paths && scan_u32_array(v, a, out, max_total, count))
+        return 0;
     ondemand::array arr;
     error_code e = V(v).get_array().get(arr);
     if (e)

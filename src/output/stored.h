@@ -8,6 +8,11 @@
  * follow vroomrs so that Sentry's readers accept kiln's blobs; the order is vroomrs's
  * struct order. kiln re-reads this form (kiln process accepts it back).
  *
+ * Speed: most of a big profile is samples and stacks. A v1 sample is written in one piece
+ * from per-thread and per-queue text built once; stack entries (frame indices) are looked up
+ * in a table of their decimal text. Both follow json.h's fast-path switch, so the tests
+ * compare them with the field-by-field writer (tests/unit/test_parse.c, fuzz_profile.c).
+ *
  * Ownership: writes into out (a kl_buf, possibly streaming to a sink); reads p only.
  * Errors: out's sticky error (KL_R_BUF_TOO_BIG, KL_R_IO_WRITE) is returned. Threads: pure.
  * Tests: tests/golden/process (all of ../shared/corpus/sentry), tests/unit/test_store.c,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/arena.h"
 #include "base/buf.h"
 #include "base/decompress.h"
 #include "base/log.h"
@@ -829,6 +830,8 @@ static void flush_batch(struct kl_server *s, uint64_t *ids, unsigned *n,
 static void *worker_main(void *arg)
 {
     struct kl_server *s = arg;
+    /* one profile after another: keep the last one's arena blocks mapped (base/arena.h) */
+    kl_arena_set_cache(KL_ARENA_WORKER_CACHE_BYTES);
     uint64_t ids[RETIRE_BATCH];
     unsigned n = 0;
     struct batch_range batches = {0, 0};
