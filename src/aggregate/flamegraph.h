@@ -24,9 +24,10 @@
  * Why: vroom merges pointer trees with a linear scan over siblings and copies whole branches;
  * here a tree is one linear pass over its flat pre-order nodes with a parent stack, the local
  * frame index is mapped to a global frame id once per tree (hash of name + package), and a
- * child is found with one hash probe keyed (parent, frame). That keeps the merge at tens of
- * millions of nodes per second per core and makes merging two accumulators (one per worker
- * thread) the same operation as adding a tree.
+ * child is found with one hash probe keyed (parent, frame); the probes of a tree are issued
+ * one depth level at a time with prefetches so their cache misses overlap (flamegraph.c).
+ * That keeps the merge at tens of millions of nodes per second per core and makes merging
+ * two accumulators (one per worker thread) the same operation as adding a tree.
  *
  * Ownership: kl_flamegraph_new allocates, kl_flamegraph_free releases everything. Trees and
  * examples passed to _add are only borrowed for the call (strings are copied). Results of
