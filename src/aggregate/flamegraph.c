@@ -17,6 +17,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +159,20 @@ static struct kl_str dup_str(struct kl_flamegraph *fg, struct kl_str s)
 static struct kl_str nz(struct kl_str s)
 {
     return s.ptr ? s : KL_STR("");
+}
+
+/* Decimal digits of v at p (no terminator). Returns the length. */
+static size_t fmt_u32(uint32_t v, char *p)
+{
+    char tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
 }
 
 struct kl_flamegraph *kl_flamegraph_new(const struct kl_fg_options *opt)
@@ -1242,12 +1257,9 @@ static void write_frame_obj(struct kl_jw *w, const struct kl_fg_frame *f)
     kl_jw_obj_end(w);
 }
 
-static void write_metrics(struct kl_flamegraph *fg, struct kl_jw *w, struct kl_arena *a,
-                          uint32_t max_n)
+static void write_metrics(const struct kl_flamegraph *fg, struct kl_jw *w,
+                          const struct kl_fg_function *fns, uint32_t n)
 {
-    struct kl_fg_function *fns;
-    uint32_t n;
-    kl_flamegraph_functions(fg, a, max_n, &fns, &n);
     kl_jw_key(w, "metrics");
     kl_jw_arr_begin(w);
     for (uint32_t i = 0; i < n; i++) {
@@ -1290,6 +1302,79 @@ static void write_metrics(struct kl_flamegraph *fg, struct kl_jw *w, struct kl_a
     kl_jw_arr_end(w);
 }
 
+/* Frame infos and function metrics (the percentiles: selections over every node duration
+ * and self time, a fifth of the writer's time on 10k profiles) only read nodes and reorder
+ * the frames' and functions' own arrays, which nothing else in the writer touches; so a
+ * second thread computes them while the first walks the tree and writes the samples. */
+struct stats_job {
+    struct kl_flamegraph *fg;
+    bool metrics;
+    uint32_t max_functions;
+    struct kl_arena a; /* the results */
+    struct kl_fg_frame_info *fi;
+    struct kl_fg_function *fns;
+    uint32_t n_fns;
+};
+
+static void *stats_run(void *arg)
+{
+    struct stats_job *j = arg;
+    kl_flamegraph_frame_infos(j->fg, &j->a, &j->fi);
+    if (j->metrics)
+        kl_flamegraph_functions(j->fg, &j->a, j->max_functions, &j->fns, &j->n_fns);
+    return NULL;
+}
+
+/* The text of the previous sample's frame path, "[f0,f1,...": post-order samples share
+ * most of their path with the one before, so rendering a sample only formats the frames
+ * below the deepest ancestor the two have in common (the bytes equal kl_jw_u32_array's). */
+struct pathtext {
+    char *buf;      /* buf[0] = '[' */
+    size_t len;     /* bytes of buf in use */
+    uint32_t *node; /* per rendered depth: its node */
+    size_t *off;    /* per rendered depth: where its segment starts */
+    uint32_t *up;   /* scratch: nodes being added, by depth */
+    uint32_t depth; /* depths [0, depth) are rendered */
+};
+
+static void pathtext_init(struct pathtext *pt, struct kl_arena *a, uint32_t maxd)
+{
+    size_t n = (size_t)maxd + 2;
+    pt->buf = kl_arena_alloc(a, n * 12 + 4);
+    pt->node = kl_arena_alloc(a, n * sizeof *pt->node);
+    pt->off = kl_arena_alloc(a, n * sizeof *pt->off);
+    pt->up = kl_arena_alloc(a, n * sizeof *pt->up);
+    pt->buf[0] = '[';
+    pt->len = 1;
+    pt->depth = 0;
+}
+
+/* Render the path of node v (depth d) and write it to w as one array. */
+static void pathtext_write(struct pathtext *pt, const struct kl_flamegraph *fg,
+                           const uint32_t *fout, uint32_t v, uint32_t d, struct kl_jw *w)
+{
+    int64_t e = d;
+    uint32_t u = v;
+    while (e >= 0 && !((uint32_t)e < pt->depth && pt->node[e] == u)) {
+        pt->up[e] = u;
+        u = fg->nodes[u].parent;
+        e--;
+    }
+    /* depths [0, e] are rendered already; re-render (e, d] */
+    if ((uint64_t)(e + 1) < pt->depth)
+        pt->len = pt->off[e + 1];
+    for (uint32_t k = (uint32_t)(e + 1); k <= d; k++) {
+        pt->off[k] = pt->len;
+        pt->node[k] = pt->up[k];
+        if (k)
+            pt->buf[pt->len++] = ',';
+        pt->len += fmt_u32(fout[fg->nodes[pt->up[k]].frame], pt->buf + pt->len);
+    }
+    pt->depth = d + 1;
+    pt->buf[pt->len] = ']';
+    kl_jw_raw(w, pt->buf, pt->len + 1);
+}
+
 int kl_flamegraph_write_speedscope(struct kl_flamegraph *fg, const struct kl_fg_speedscope_opts *o,
                                    struct kl_buf *out, struct kl_err *err)
 {
@@ -1298,6 +1383,12 @@ int kl_flamegraph_write_speedscope(struct kl_flamegraph *fg, const struct kl_fg_
         o = &defaults;
     struct kl_arena a;
     kl_arena_init(&a);
+    struct stats_job job = {.fg = fg, .metrics = o->metrics, .max_functions = o->max_functions};
+    kl_arena_init(&job.a);
+    pthread_t th;
+    bool threaded = pthread_create(&th, NULL, stats_run, &job) == 0;
+    if (!threaded)
+        stats_run(&job);
     uint32_t n = fg->n_nodes;
     struct kids k;
     kids_build(&a, fg->nodes, n, &k);
@@ -1399,14 +1490,12 @@ int kl_flamegraph_write_speedscope(struct kl_flamegraph *fg, const struct kl_fg_
     for (uint32_t i = 0; i < ns; i++)
         if (samples[i].depth > maxd)
             maxd = samples[i].depth;
-    uint32_t *tmp = kl_arena_alloc(&a, ((size_t)maxd + 2) * sizeof *tmp);
+    struct pathtext pt;
+    pathtext_init(&pt, &a, maxd);
     kl_jw_key(&w, "samples");
     kl_jw_arr_begin(&w);
     for (uint32_t i = 0; i < ns; i++) {
-        uint32_t d = samples[i].depth + 1, v = samples[i].node;
-        for (uint32_t j = d; j-- > 0; v = fg->nodes[v].parent)
-            tmp[j] = fout[fg->nodes[v].frame];
-        kl_jw_u32_array(&w, tmp, d);
+        pathtext_write(&pt, fg, fout, samples[i].node, samples[i].depth, &w);
         if ((i & 1023) == 1023 && kl_err_is_set(&out->err))
             break;
     }
@@ -1452,8 +1541,9 @@ int kl_flamegraph_write_speedscope(struct kl_flamegraph *fg, const struct kl_fg_
     for (uint32_t i = 0; i < nf; i++)
         write_frame_obj(&w, &fg->frames[fin[i]].f);
     kl_jw_arr_end(&w);
-    struct kl_fg_frame_info *fi;
-    kl_flamegraph_frame_infos(fg, &a, &fi);
+    if (threaded)
+        pthread_join(th, NULL);
+    const struct kl_fg_frame_info *fi = job.fi;
     kl_jw_key(&w, "frame_infos");
     kl_jw_arr_begin(&w);
     for (uint32_t i = 0; i < nf; i++) {
@@ -1485,8 +1575,9 @@ int kl_flamegraph_write_speedscope(struct kl_flamegraph *fg, const struct kl_fg_
     kl_jw_key(&w, "transactionName");
     kl_jw_cstr(&w, "");
     if (o->metrics)
-        write_metrics(fg, &w, &a, o->max_functions);
+        write_metrics(fg, &w, job.fns, job.n_fns);
     kl_jw_obj_end(&w);
+    kl_arena_release(&job.a);
     kl_arena_release(&a);
     return buf_result(out, err);
 }
