@@ -38,12 +38,16 @@ struct gframe {
 
 struct gnode {
     uint32_t parent, frame, depth;
-    uint32_t ex_head, ex_tail, ex_n; /* example list in fg->exl */
+    uint32_t ex_last, ex_n; /* last example attached, how many (the list is in fg->exlog) */
     uint64_t occ, samples, dur, self;
 };
 
-struct exlink {
-    uint32_t ex, next;
+/* One example attached to one node. The log is in attach order, so each node's examples
+ * are in order within it; writers index it by node (examples_index). A log instead of a
+ * linked list per node: attaching appends (no cache miss on the list's tail) and merging
+ * accumulators reads it sequentially. */
+struct exref {
+    uint32_t node, ex;
 };
 
 struct nslot {
@@ -99,8 +103,8 @@ struct kl_flamegraph {
     size_t ncap; /* power of two */
     int nshift;
 
-    struct exlink *exl;
-    size_t n_exl, cap_exl;
+    struct exref *exlog;
+    size_t n_exlog, cap_exlog;
 
     struct kl_fg_example *examples;
     uint32_t n_examples, cap_examples;
@@ -214,7 +218,7 @@ void kl_flamegraph_free(struct kl_flamegraph *fg)
     free(fg->fslots);
     free(fg->nodes);
     free(fg->nslots);
-    free(fg->exl);
+    free(fg->exlog);
     free(fg->examples);
     free(fg->fns);
     free(fg->fnslots);
@@ -346,7 +350,7 @@ static inline uint32_t node_get(struct kl_flamegraph *fg, uint32_t parent, uint3
     n->parent = parent;
     n->frame = frame;
     n->depth = depth;
-    n->ex_head = n->ex_tail = NONE;
+    n->ex_last = NONE;
     fg->nslots[j].key = key;
     fg->nslots[j].node = id;
     if ((size_t)fg->n_nodes * 2 > fg->ncap)
@@ -356,20 +360,31 @@ static inline uint32_t node_get(struct kl_flamegraph *fg, uint32_t parent, uint3
 
 static void node_attach_example(struct kl_flamegraph *fg, struct gnode *n, uint32_t ex)
 {
-    if (n->ex_n && fg->exl[n->ex_tail].ex == ex)
+    if (n->ex_n && n->ex_last == ex)
         return;
     if (fg->opt.max_examples_per_node && n->ex_n >= fg->opt.max_examples_per_node)
         return;
-    GROW(fg->exl, fg->n_exl, fg->cap_exl, fg->n_exl + 1);
-    uint32_t l = (uint32_t)fg->n_exl++;
-    fg->exl[l].ex = ex;
-    fg->exl[l].next = NONE;
-    if (n->ex_n)
-        fg->exl[n->ex_tail].next = l;
-    else
-        n->ex_head = l;
-    n->ex_tail = l;
+    GROW(fg->exlog, fg->n_exlog, fg->cap_exlog, fg->n_exlog + 1);
+    fg->exlog[fg->n_exlog++] = (struct exref){(uint32_t)(n - fg->nodes), ex};
+    n->ex_last = ex;
     n->ex_n++;
+}
+
+/* The examples of each node, in attach order: node i's are ex[off[i]] .. ex[off[i + 1]].
+ * OUT: *off (n_nodes + 1 entries), *ex (n_exlog), malloc'd; the caller frees both. */
+static void examples_index(const struct kl_flamegraph *fg, uint32_t **off, uint32_t **ex)
+{
+    uint32_t *o = kl_xcalloc((size_t)fg->n_nodes + 2, sizeof *o);
+    uint32_t *e = kl_xmalloc((fg->n_exlog + 1) * sizeof *e);
+    for (size_t i = 0; i < fg->n_exlog; i++)
+        o[fg->exlog[i].node + 2]++;
+    for (uint32_t i = 0; i < fg->n_nodes; i++)
+        o[i + 2] += o[i + 1];
+    /* o[i + 1] is now the start of node i; filling advances it to node i's end */
+    for (size_t i = 0; i < fg->n_exlog; i++)
+        e[o[fg->exlog[i].node + 1]++] = fg->exlog[i].ex;
+    *off = o;
+    *ex = e;
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -807,6 +822,8 @@ int kl_flamegraph_merge(struct kl_flamegraph *dst, const struct kl_flamegraph *s
     for (uint32_t i = 0; i < src->n_examples; i++)
         example_add(dst, &src->examples[i], KL_STR_NULL);
     uint32_t *nmap = kl_xmalloc(((size_t)src->n_nodes + 1) * sizeof *nmap);
+    uint32_t *xoff, *xex;
+    examples_index(src, &xoff, &xex);
     int rc = 0;
     for (uint32_t i = 0; i < src->n_nodes; i++) {
         const struct gnode *s = &src->nodes[i];
@@ -823,8 +840,8 @@ int kl_flamegraph_merge(struct kl_flamegraph *dst, const struct kl_flamegraph *s
         d->samples += s->samples;
         d->dur += s->dur;
         d->self += s->self;
-        for (uint32_t l = s->ex_head; l != NONE; l = src->exl[l].next)
-            node_attach_example(dst, &dst->nodes[g], src->exl[l].ex + off);
+        for (uint32_t k = xoff[i]; k < xoff[i + 1]; k++)
+            node_attach_example(dst, &dst->nodes[g], xex[k] + off);
     }
     for (uint32_t i = 0; i < src->n_fns && rc == 0; i++) {
         const struct gfn *s = &src->fns[i];
@@ -850,6 +867,8 @@ int kl_flamegraph_merge(struct kl_flamegraph *dst, const struct kl_flamegraph *s
             f->n_selfs += s->n_selfs;
         }
     }
+    free(xoff);
+    free(xex);
     free(nmap);
     free(fmap);
     return rc;
@@ -888,10 +907,10 @@ void kl_flamegraph_node(const struct kl_flamegraph *fg, uint32_t i, struct kl_fg
 
 uint32_t kl_flamegraph_node_example(const struct kl_flamegraph *fg, uint32_t i, uint32_t j)
 {
-    uint32_t l = fg->nodes[i].ex_head;
-    while (j-- && l != NONE)
-        l = fg->exl[l].next;
-    return l == NONE ? NONE : fg->exl[l].ex;
+    for (size_t k = 0; k < fg->n_exlog; k++)
+        if (fg->exlog[k].node == i && j-- == 0)
+            return fg->exlog[k].ex;
+    return NONE;
 }
 
 const struct kl_fg_frame *kl_flamegraph_frame(const struct kl_flamegraph *fg, uint32_t i)
@@ -1506,12 +1525,15 @@ int kl_flamegraph_write_speedscope(struct kl_flamegraph *fg, const struct kl_fg_
     uint32_t *exin = kl_arena_alloc(&a, ((size_t)fg->n_examples + 1) * sizeof *exin);
     memset(exout, 0xff, ((size_t)fg->n_examples + 1) * sizeof *exout);
     uint32_t nex = 0;
+    uint32_t *xoff, *xex;
+    examples_index(fg, &xoff, &xex);
     kl_jw_key(&w, "samples_examples");
     kl_jw_arr_begin(&w);
     for (uint32_t i = 0; i < ns; i++) {
         kl_jw_arr_begin(&w);
-        for (uint32_t l = fg->nodes[samples[i].node].ex_head; l != NONE; l = fg->exl[l].next) {
-            uint32_t e = fg->exl[l].ex;
+        uint32_t v = samples[i].node;
+        for (uint32_t x = xoff[v]; x < xoff[v + 1]; x++) {
+            uint32_t e = xex[x];
             if (exout[e] == NONE) {
                 exout[e] = nex;
                 exin[nex++] = e;
@@ -1521,6 +1543,8 @@ int kl_flamegraph_write_speedscope(struct kl_flamegraph *fg, const struct kl_fg_
         kl_jw_arr_end(&w);
     }
     kl_jw_arr_end(&w);
+    free(xoff);
+    free(xex);
     static const char *const arrays[] = {"weights", "sample_counts", "sample_durations_ns"};
     for (int arr = 0; arr < 3; arr++) {
         kl_jw_key(&w, arrays[arr]);

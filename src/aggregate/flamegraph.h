@@ -18,7 +18,8 @@
  *   node map   open addressing (parent id, frame id) -> node id; roots have parent ROOT
  *   examples[] {project_id, profile_id | profiler_id + chunk_id, transaction_id, thread_id,
  *              start, end}; each node lists the examples whose tree had samples ending
- *              there (sample_count > sum of children's), at most once per example
+ *              there (sample_count > sum of children's), at most once per example, kept as
+ *              one append-only log of (node, example) indexed by node when writing
  *   functions  fingerprint -> {self times, sum, count, worst example, <= 5 examples}
  *
  * Why: vroom merges pointer trees with a linear scan over siblings and copies whole branches;
@@ -137,7 +138,8 @@ uint32_t kl_flamegraph_n_frames(const struct kl_flamegraph *fg);
 uint32_t kl_flamegraph_n_examples(const struct kl_flamegraph *fg);
 /* OUT: *out. i < n_nodes. */
 void kl_flamegraph_node(const struct kl_flamegraph *fg, uint32_t i, struct kl_fg_node *out);
-/* The j-th example id of node i (j < n_examples, in the order they were attached). */
+/* The j-th example id of node i (j < n_examples, in the order they were attached). Scans
+ * the accumulator's attach log: for tests and spot checks, not for loops over nodes. */
 uint32_t kl_flamegraph_node_example(const struct kl_flamegraph *fg, uint32_t i, uint32_t j);
 const struct kl_fg_frame *kl_flamegraph_frame(const struct kl_flamegraph *fg, uint32_t i);
 const struct kl_fg_example *kl_flamegraph_example(const struct kl_flamegraph *fg, uint32_t i);
