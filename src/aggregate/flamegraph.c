@@ -56,6 +56,16 @@ struct nslot {
     uint32_t pad;
 };
 
+/* A node of the tree being added whose merged node does not exist yet: its parent is a
+ * merged node id or PEND | the parent's pending index. */
+struct pslot {
+    uint64_t key; /* parent ref << 32 | frame; UINT64_MAX empty */
+    uint32_t idx;
+    uint32_t pad;
+};
+
+#define PEND 0x80000000u /* in hints: a pending index, not a node id */
+
 struct gfn {
     uint32_t fp;
     bool in_app;
@@ -116,7 +126,8 @@ struct kl_flamegraph {
 
     /* scratch for _add */
     uint32_t *lmap;
-    size_t cap_lmap;
+    uint32_t *lflags, *lfp; /* per local frame, once mapped: its flags and fingerprint */
+    size_t cap_lmap, cap_lflags, cap_lfp;
     struct sent *stk;
     size_t cap_stk;
     uint32_t *hint;   /* per node of the thread: its global node found by resolve_thread */
@@ -126,6 +137,15 @@ struct kl_flamegraph {
     uint32_t *loff;   /* per depth + 2: bucket offsets */
     uint64_t *lpos;   /* per bucketed node: its slot position */
     size_t cap_hint, cap_lpar, cap_lvl, cap_lspine, cap_loff, cap_lpos;
+    /* nodes on paths new to the accumulator, per thread (see resolve_thread) */
+    struct pslot *pslots; /* (parent ref, frame) -> pending index; key UINT64_MAX empty */
+    size_t pcap;
+    uint32_t *pend_id;   /* per pending index: its node id once created, NONE before */
+    uint32_t *pend_slot; /* per pending index: its slot in pslots (to clear it) */
+    uint32_t n_pend;
+    size_t cap_pend_id, cap_pend_slot;
+    uint32_t *ins; /* nodes created but not yet in the node map */
+    size_t n_ins, cap_ins;
     struct lfn *lfns;
     size_t n_lfns, cap_lfns;
     struct lself *lselfs;
@@ -223,6 +243,12 @@ void kl_flamegraph_free(struct kl_flamegraph *fg)
     free(fg->fns);
     free(fg->fnslots);
     free(fg->lmap);
+    free(fg->lflags);
+    free(fg->lfp);
+    free(fg->pslots);
+    free(fg->pend_id);
+    free(fg->pend_slot);
+    free(fg->ins);
     free(fg->stk);
     free(fg->hint);
     free(fg->lpar);
@@ -308,23 +334,77 @@ static inline size_t nslot_pos(const struct kl_flamegraph *fg, uint64_t key)
     return (size_t)((key * 0x9e3779b97f4a7c15ULL) >> fg->nshift);
 }
 
+#define INSERT_BATCH 16 /* slots prefetched ahead when inserting many nodes */
+
+/* Put nodes ids[0..n) (or, with ids NULL, nodes first..first+n) into the node map, which
+ * has room. The slots of a batch are prefetched before any is written, so their misses
+ * overlap. */
+static void nodes_insert(struct kl_flamegraph *fg, const uint32_t *ids, uint32_t first, size_t n)
+{
+    size_t mask = fg->ncap - 1, pos[INSERT_BATCH];
+    for (size_t b = 0; b < n; b += INSERT_BATCH) {
+        size_t m = n - b < INSERT_BATCH ? n - b : INSERT_BATCH;
+        for (size_t k = 0; k < m; k++) {
+            const struct gnode *g = &fg->nodes[ids ? ids[b + k] : first + b + k];
+            pos[k] = nslot_pos(fg, (uint64_t)g->parent << 32 | g->frame);
+            __builtin_prefetch(&fg->nslots[pos[k]], 1);
+        }
+        for (size_t k = 0; k < m; k++) {
+            uint32_t id = ids ? ids[b + k] : first + (uint32_t)(b + k);
+            const struct gnode *g = &fg->nodes[id];
+            size_t j = pos[k];
+            while (fg->nslots[j].key != UINT64_MAX)
+                j = (j + 1) & mask;
+            fg->nslots[j].key = (uint64_t)g->parent << 32 | g->frame;
+            fg->nslots[j].node = id;
+        }
+    }
+}
+
+/* Grow the node map to hold every node at most half full, re-inserting all of them. */
 static void nodes_rehash(struct kl_flamegraph *fg)
 {
-    size_t cap = fg->ncap * 2;
-    struct nslot *s = kl_xmalloc(cap * sizeof *s);
-    memset(s, 0xff, cap * sizeof *s);
-    fg->nshift--;
-    fg->ncap = cap;
-    for (uint32_t i = 0; i < fg->n_nodes; i++) {
-        uint64_t key = (uint64_t)fg->nodes[i].parent << 32 | fg->nodes[i].frame;
-        size_t j = nslot_pos(fg, key);
-        while (s[j].key != UINT64_MAX)
-            j = (j + 1) & (cap - 1);
-        s[j].key = key;
-        s[j].node = i;
+    size_t cap = fg->ncap;
+    while ((size_t)fg->n_nodes * 2 > cap) {
+        cap *= 2;
+        fg->nshift--;
     }
     free(fg->nslots);
-    fg->nslots = s;
+    fg->nslots = kl_xmalloc(cap * sizeof *fg->nslots);
+    memset(fg->nslots, 0xff, cap * sizeof *fg->nslots);
+    fg->ncap = cap;
+    nodes_insert(fg, NULL, 0, fg->n_nodes);
+}
+
+/* Append a node without putting it into the map (kl_flamegraph_add batches that: see
+ * flush_inserts); NONE past KL_FG_MAX_NODES. */
+static uint32_t node_new(struct kl_flamegraph *fg, uint32_t parent, uint32_t frame, uint32_t depth)
+{
+    if (fg->n_nodes >= KL_FG_MAX_NODES)
+        return NONE;
+    GROW(fg->nodes, fg->n_nodes, fg->cap_nodes, (size_t)fg->n_nodes + 1);
+    uint32_t id = fg->n_nodes++;
+    struct gnode *n = &fg->nodes[id];
+    memset(n, 0, sizeof *n);
+    n->parent = parent;
+    n->frame = frame;
+    n->depth = depth;
+    n->ex_last = NONE;
+    GROW(fg->ins, fg->n_ins, fg->cap_ins, fg->n_ins + 1);
+    fg->ins[fg->n_ins++] = id;
+    return id;
+}
+
+/* Put the nodes node_new appended into the map. */
+static void flush_inserts(struct kl_flamegraph *fg)
+{
+    if (!fg->n_ins)
+        return;
+    if ((size_t)fg->n_nodes * 2 > fg->ncap)
+        nodes_rehash(fg); /* inserts every node, these too */
+    else
+        nodes_insert(fg, fg->ins, 0, fg->n_ins);
+    fg->n_ins = 0;
 }
 
 /* The node for (parent, frame), created when absent; NONE past KL_FG_MAX_NODES. */
@@ -566,8 +646,7 @@ static void unit_flush(struct kl_flamegraph *fg, uint32_t ex)
 /* Adding trees                                                                         */
 
 /* Close the top stack entry: self time, example, function metrics (§6.4). */
-static inline void close_top(struct kl_flamegraph *fg, const struct kl_calltree *t, size_t sp,
-                             uint32_t ex)
+static inline void close_top(struct kl_flamegraph *fg, size_t sp, uint32_t ex)
 {
     struct sent *e = &fg->stk[sp - 1];
     struct gnode *n = &fg->nodes[e->gnode];
@@ -577,17 +656,17 @@ static inline void close_top(struct kl_flamegraph *fg, const struct kl_calltree 
     if (!fg->opt.metrics)
         return;
     uint64_t app = e->ca < e->dur ? e->ca : e->dur;
-    const struct kl_cframe *cf = &t->frames[e->lframe];
-    if (e->depth >= 1 && (cf->flags & KL_CFRAME_AGGREGATABLE)) {
+    uint32_t flags = fg->lflags[e->lframe];
+    if (e->depth >= 1 && (flags & KL_CFRAME_AGGREGATABLE)) {
         uint64_t self;
-        if (cf->flags & KL_CFRAME_APPLICATION) {
+        if (flags & KL_CFRAME_APPLICATION) {
             self = e->dur > e->ca ? e->dur - e->ca : 0;
             app += self;
         } else {
             self = e->dur > e->ca + e->cs ? e->dur - e->ca - e->cs : 0;
         }
         if (self > 0)
-            unit_record(fg, cf->fingerprint, n->frame, self, e->sc);
+            unit_record(fg, fg->lfp[e->lframe], n->frame, self, e->sc);
     }
     if (sp >= 2) {
         fg->stk[sp - 2].ca += app;
@@ -599,23 +678,73 @@ static uint32_t map_frame(struct kl_flamegraph *fg, const struct kl_calltree *t,
 {
     const struct kl_cframe *c = &t->frames[lf];
     struct kl_fg_frame f = {c->name, c->package, c->path, c->line, c->flags, c->fingerprint};
+    fg->lflags[lf] = c->flags;
+    fg->lfp[lf] = c->fingerprint;
     return fg->lmap[lf] = frame_get(fg, &f, frame_hash(nz(c->name), nz(c->package)));
 }
 
-/* The first pass over a thread (see the top comment): the global node of every tree node
- * whose path is already in the accumulator, found one depth level at a time. The probes of
- * one level are independent (their parents are all resolved), so they are issued together
- * with prefetches: with hundreds of thousands of merged nodes each probe misses the cache,
- * and overlapping the misses is what makes the merge fast. Nodes on new paths get NONE and
- * are created by add_thread in pre-order, so node and frame ids come out as they would
- * from one pre-order pass. Frames are mapped here in pre-order, up to the first node
- * add_thread will reject, exactly as add_thread would map them. Not used for slices (their
- * skipped subtrees must not map frames). */
+/* The pending index of key (parent ref << 32 | frame), a new one when absent. */
+static uint32_t pending_get(struct kl_flamegraph *fg, uint64_t key)
+{
+    if ((size_t)(fg->n_pend + 1) * 2 > fg->pcap) {
+        size_t cap = fg->pcap ? fg->pcap * 2 : 1024;
+        struct pslot *ps = kl_xmalloc(cap * sizeof *ps);
+        memset(ps, 0xff, cap * sizeof *ps);
+        for (uint32_t i = 0; i < fg->n_pend; i++) {
+            const struct pslot *o = &fg->pslots[fg->pend_slot[i]];
+            size_t j = (size_t)mix64(o->key) & (cap - 1);
+            while (ps[j].key != UINT64_MAX)
+                j = (j + 1) & (cap - 1);
+            ps[j] = *o;
+            fg->pend_slot[i] = (uint32_t)j;
+        }
+        free(fg->pslots);
+        fg->pslots = ps;
+        fg->pcap = cap;
+    }
+    size_t mask = fg->pcap - 1, j = (size_t)mix64(key) & mask;
+    for (; fg->pslots[j].key != UINT64_MAX; j = (j + 1) & mask)
+        if (fg->pslots[j].key == key)
+            return fg->pslots[j].idx;
+    GROW(fg->pend_id, fg->n_pend, fg->cap_pend_id, (size_t)fg->n_pend + 1);
+    GROW(fg->pend_slot, fg->n_pend, fg->cap_pend_slot, (size_t)fg->n_pend + 1);
+    uint32_t idx = fg->n_pend++;
+    fg->pslots[j].key = key;
+    fg->pslots[j].idx = idx;
+    fg->pend_id[idx] = NONE;
+    fg->pend_slot[idx] = (uint32_t)j;
+    return idx;
+}
+
+/* Forget the thread's pending nodes (clears only the slots used). */
+static void pending_reset(struct kl_flamegraph *fg)
+{
+    for (uint32_t i = 0; i < fg->n_pend; i++)
+        fg->pslots[fg->pend_slot[i]].key = UINT64_MAX;
+    fg->n_pend = 0;
+}
+
+/* The first pass over a thread (see the top comment): the merged node of every tree node,
+ * found one depth level at a time. The probes of one level are independent (their parents
+ * are all resolved), so they are issued together with prefetches: with hundreds of
+ * thousands of merged nodes each probe misses the cache, and overlapping the misses is what
+ * makes the merge fast. A node whose path is new gets PEND | a pending index, shared by
+ * every tree node of the thread on that same new path (pending_get), and its children skip
+ * the probe (they are new too); add_nodes creates pending nodes in pre-order, so node and
+ * frame ids come out as from one pre-order pass, and flush_inserts puts them into the map
+ * in prefetched batches. Frames are mapped here in pre-order, up to the first node
+ * add_nodes will reject, exactly as add_nodes would map them. Not used for slices (their
+ * skipped subtrees must not map frames) nor into an empty accumulator. */
 static void resolve_thread(struct kl_flamegraph *fg, const struct kl_calltree *t,
                            const struct kl_cthread *th)
 {
     uint32_t lo = th->first_node, n = th->n_nodes, m = 0, maxd = 0, prevd = 0;
     GROW(fg->hint, 0, fg->cap_hint, (size_t)n + 1);
+    if (n >= PEND - 1) { /* pending indexes would not fit: add_thread does it all */
+        for (uint32_t i = 0; i < n; i++)
+            fg->hint[i] = NONE;
+        return;
+    }
     GROW(fg->lpar, 0, fg->cap_lpar, (size_t)n + 1);
     GROW(fg->lvl, 0, fg->cap_lvl, (size_t)n + 1);
     GROW(fg->lpos, 0, fg->cap_lpos, (size_t)n + 1);
@@ -658,7 +787,7 @@ static void resolve_thread(struct kl_flamegraph *fg, const struct kl_calltree *t
         for (uint32_t k = beg; k < end; k++) {
             uint32_t i = lvl[k];
             uint32_t pg = par[i] == NONE ? KL_FG_ROOT : hint[par[i]];
-            if (par[i] != NONE && pg == NONE) {
+            if (par[i] != NONE && (pg & PEND)) { /* under a new path: new as well */
                 pos[k] = UINT64_MAX;
                 continue;
             }
@@ -668,12 +797,10 @@ static void resolve_thread(struct kl_flamegraph *fg, const struct kl_calltree *t
         }
         for (uint32_t k = beg; k < end; k++) {
             uint32_t i = lvl[k];
-            hint[i] = NONE;
-            if (pos[k] == UINT64_MAX)
-                continue;
             uint32_t pg = par[i] == NONE ? KL_FG_ROOT : hint[par[i]];
             uint64_t key = (uint64_t)pg << 32 | fg->lmap[nodes[i].frame];
-            for (size_t j = pos[k];; j = (j + 1) & mask) {
+            hint[i] = NONE;
+            for (size_t j = pos[k]; j != UINT64_MAX; j = (j + 1) & mask) {
                 uint64_t sk = fg->nslots[j].key;
                 if (sk == key) {
                     hint[i] = fg->nslots[j].node;
@@ -683,16 +810,16 @@ static void resolve_thread(struct kl_flamegraph *fg, const struct kl_calltree *t
                 if (sk == UINT64_MAX)
                     break;
             }
+            if (hint[i] == NONE)
+                hint[i] = PEND | pending_get(fg, key);
         }
     }
 }
 
-static int add_thread(struct kl_flamegraph *fg, const struct kl_calltree *t,
-                      const struct kl_cthread *th, const struct kl_fg_add *how, uint32_t ex,
-                      struct kl_err *err)
+static int add_nodes(struct kl_flamegraph *fg, const struct kl_calltree *t,
+                     const struct kl_cthread *th, const struct kl_fg_add *how, bool resolved,
+                     uint32_t ex, struct kl_err *err)
 {
-    if (!how->slice)
-        resolve_thread(fg, t, th);
     size_t sp = 0;
     uint32_t prev_depth = 0, skip_depth = NONE;
     bool first = true;
@@ -711,7 +838,7 @@ static int add_thread(struct kl_flamegraph *fg, const struct kl_calltree *t,
             skip_depth = NONE;
         }
         while (sp > d)
-            close_top(fg, t, sp--, ex);
+            close_top(fg, sp--, ex);
         if (cn->frame >= t->n_frames)
             return kl_err_set(err, KL_R_CALLTREE_CORRUPT, "node %u: frame %u of %u", i, cn->frame,
                               t->n_frames);
@@ -736,9 +863,17 @@ static int add_thread(struct kl_flamegraph *fg, const struct kl_calltree *t,
         uint32_t gf = fg->lmap[cn->frame];
         if (gf == NONE)
             gf = map_frame(fg, t, cn->frame);
-        uint32_t gid = how->slice ? NONE : fg->hint[i - th->first_node];
-        if (gid == NONE)
-            gid = node_get(fg, d ? fg->stk[d - 1].gnode : KL_FG_ROOT, gf, d);
+        uint32_t parent = d ? fg->stk[d - 1].gnode : KL_FG_ROOT;
+        uint32_t gid = resolved ? fg->hint[i - th->first_node] : NONE;
+        if (gid != NONE && (gid & PEND)) {
+            uint32_t *pid = &fg->pend_id[gid & ~PEND];
+            if (*pid == NONE)
+                *pid = node_new(fg, parent, gf, d);
+            gid = *pid;
+        } else if (gid == NONE) {
+            flush_inserts(fg);
+            gid = node_get(fg, parent, gf, d);
+        }
         if (gid == NONE)
             return kl_err_set(err, KL_R_CALLTREE_TOO_LARGE, "flamegraph over %u nodes",
                               KL_FG_MAX_NODES);
@@ -756,8 +891,25 @@ static int add_thread(struct kl_flamegraph *fg, const struct kl_calltree *t,
         fg->stk[sp++] = (struct sent){gid, cn->frame, d, dur, sc, 0, 0, 0, 0};
     }
     while (sp > 0)
-        close_top(fg, t, sp--, ex);
+        close_top(fg, sp--, ex);
     return 0;
+}
+
+/* One thread of a tree: resolve, then add; the nodes created go into the node map at the
+ * end (also after an error, so the map always holds every node). */
+static int add_thread(struct kl_flamegraph *fg, const struct kl_calltree *t,
+                      const struct kl_cthread *th, const struct kl_fg_add *how, uint32_t ex,
+                      struct kl_err *err)
+{
+    /* into an empty accumulator every path is new: resolving would only fill the pending
+     * table (as large as the tree); one profile's flamegraph goes straight to add_nodes */
+    bool resolve = !how->slice && fg->n_nodes > 0;
+    if (resolve)
+        resolve_thread(fg, t, th);
+    int rc = add_nodes(fg, t, th, how, resolve, ex, err);
+    flush_inserts(fg);
+    pending_reset(fg);
+    return rc;
 }
 
 int kl_flamegraph_add(struct kl_flamegraph *fg, const struct kl_calltree *t,
@@ -767,6 +919,8 @@ int kl_flamegraph_add(struct kl_flamegraph *fg, const struct kl_calltree *t,
     if (!how)
         how = &defaults;
     GROW(fg->lmap, 0, fg->cap_lmap, t->n_frames);
+    GROW(fg->lflags, 0, fg->cap_lflags, t->n_frames);
+    GROW(fg->lfp, 0, fg->cap_lfp, t->n_frames);
     if (t->n_frames)
         memset(fg->lmap, 0xff, t->n_frames * sizeof *fg->lmap);
     const struct kl_fg_example *e = how->example;
