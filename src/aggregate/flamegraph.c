@@ -581,12 +581,40 @@ struct cand {
     uint32_t fp, idx;
 };
 
-static int cmp_cand(const void *a, const void *b)
+/* x ranks before y: larger self time first, then smaller fingerprint (a total order: a
+ * unit has one candidate per fingerprint). */
+static inline bool cand_before(const struct cand *x, const struct cand *y)
 {
-    const struct cand *x = a, *y = b;
-    if (x->sum != y->sum)
-        return x->sum > y->sum ? -1 : 1;
-    return x->fp < y->fp ? -1 : x->fp > y->fp;
+    return x->sum != y->sum ? x->sum > y->sum : x->fp < y->fp;
+}
+
+/* Move the k best candidates of v[0..n) to v[0..k), in no particular order (quickselect;
+ * which k are kept is all that matters: each goes into its own function's metrics). */
+static void cand_select(struct cand *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1 && k > lo && k < hi) {
+        struct cand pivot = v[lo + (hi - lo - 1) / 2], t; /* lower median: j < hi - 1 */
+        size_t i = lo, j = hi - 1;
+        for (;;) {
+            while (cand_before(&v[i], &pivot))
+                i++;
+            while (cand_before(&pivot, &v[j]))
+                j--;
+            if (i >= j)
+                break;
+            t = v[i];
+            v[i] = v[j];
+            v[j] = t;
+            i++;
+            j--;
+        }
+        /* [lo, j] rank no later than the pivot, [j + 1, hi) no earlier */
+        if (k <= j)
+            hi = j + 1;
+        else
+            lo = j + 1;
+    }
 }
 
 /* vroom: per profile, drop functions seen in <= 1 sample and system functions, keep the
@@ -602,9 +630,10 @@ static void unit_flush(struct kl_flamegraph *fg, uint32_t ex)
         if (l->count > 1 && (fg->frames[l->gframe].f.flags & KL_CFRAME_APPLICATION))
             cand[nc++] = (struct cand){l->sum, l->fp, (uint32_t)i};
     }
-    qsort(cand, nc, sizeof *cand, cmp_cand);
-    if (nc > fg->opt.functions_per_profile)
+    if (nc > fg->opt.functions_per_profile) {
+        cand_select(cand, nc, fg->opt.functions_per_profile);
         nc = fg->opt.functions_per_profile;
+    }
     for (uint32_t i = 0; i < nc; i++) {
         struct lfn *l = &fg->lfns[cand[i].idx];
         bool created;

@@ -267,6 +267,37 @@ static void test_function_metrics(void)
     kl_arena_release(&a);
 }
 
+/* functions_per_profile 1: each profile keeps only its best function. T1: b (self 40);
+ * T2: a and b tie at 20 -> a (fingerprint 2 < 3); T3: a 20. So a: [20, 20] sum 40, count
+ * 3 + 2 = 5, examples p2, p3; b: [40] sum 40, count 4, example p1; c never kept. */
+static void test_functions_per_profile(void)
+{
+    struct kl_arena a;
+    kl_arena_init(&a);
+    struct kl_fg_options opt = {.metrics = true, .functions_per_profile = 1};
+    struct kl_flamegraph *fg = kl_flamegraph_new(&opt);
+    add3(fg, &a, 7);
+    struct kl_fg_function *fns;
+    uint32_t n;
+    kl_flamegraph_functions(fg, &a, 0, &fns, &n);
+    ASSERT_EQ_INT(n, 2);
+    if (n == 2) {
+        ASSERT_EQ_SLICE(fns[0].name, "a");
+        ASSERT_EQ_U64(fns[0].sum_ns, 40 * MS);
+        ASSERT_EQ_U64(fns[0].count, 5);
+        ASSERT_EQ_INT(fns[0].n_examples, 2);
+        ASSERT_EQ_INT(fns[0].examples[0], 1);
+        ASSERT_EQ_INT(fns[0].examples[1], 2);
+        ASSERT_EQ_SLICE(fns[1].name, "b");
+        ASSERT_EQ_U64(fns[1].sum_ns, 40 * MS);
+        ASSERT_EQ_U64(fns[1].count, 4);
+        ASSERT_EQ_INT(fns[1].n_examples, 1);
+        ASSERT_EQ_INT(fns[1].worst, 0);
+    }
+    kl_flamegraph_free(fg);
+    kl_arena_release(&a);
+}
+
 static void test_speedscope(void)
 {
     struct kl_arena a;
@@ -631,6 +662,7 @@ int main(void)
     KL_RUN(test_merge_counts);
     KL_RUN(test_percentiles);
     KL_RUN(test_function_metrics);
+    KL_RUN(test_functions_per_profile);
     KL_RUN(test_speedscope);
     KL_RUN(test_collapsed);
     KL_RUN(test_slice);
