@@ -37,7 +37,7 @@
 #include "query/query.h"
 #include "store/store.h"
 
-#define GEN_VERSION 3
+#define GEN_VERSION 4 /* 4: call trees in the KCT2 form */
 #define VOCAB 2000
 #define CALLEES 4
 #define SAMPLES 3000
