@@ -344,8 +344,8 @@ struct kl_calltree *kl_calltree_decode(struct kl_arena *a, const char *bytes, si
     strtab_init(&st, n_strings);
     const char *why = NULL;
     for (uint32_t i = 0; i < n_strings && !why; i++) {
-        uint64_t n = get_varint(&r, left(&r));
-        if (r.bad) {
+        uint64_t n = get_varint(&r, UINT32_MAX);
+        if (r.bad || n > left(&r)) { /* left() after the length's own bytes */
             why = "string runs past the end";
             break;
         }
