@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,13 +155,33 @@ struct kl_flamegraph {
     size_t lcap;
 };
 
+/* Arrays of an accumulator over 10k profiles reach tens of MB each (node map, nodes,
+ * duration arrays, example log): ~400 MB of fresh memory per query, whose page faults were
+ * a sixth of the CPU time (perf: clear_page under do_anonymous_page). Asking for
+ * transparent huge pages on those (madvise: this kernel's default is "madvise") makes it
+ * one fault per 2 MB instead of per 4 kB, and the random probes of the node map miss the
+ * TLB far less. Small arrays are left alone. */
+#define HUGE_MIN (4u << 20)
+
+static void *xrealloc_big(void *p, size_t n)
+{
+    p = kl_xrealloc(p, n);
+    if (n >= HUGE_MIN) {
+        uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+        uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+        if (hi > lo)
+            madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* advice only: failure is fine */
+    }
+    return p;
+}
+
 #define GROW(ptr, n, cap, need)                                                                    \
     do {                                                                                           \
         if ((need) > (cap)) {                                                                      \
             size_t nc_ = (cap) ? (size_t)(cap)*2 : 16;                                             \
             while (nc_ < (size_t)(need))                                                           \
                 nc_ *= 2;                                                                          \
-            (ptr) = kl_xrealloc((ptr), nc_ * sizeof *(ptr));                                       \
+            (ptr) = xrealloc_big((ptr), nc_ * sizeof *(ptr));                                      \
             (cap) = nc_;                                                                           \
         }                                                                                          \
     } while (0)
@@ -321,7 +342,7 @@ static inline void frame_push_dur(struct gframe *g, uint64_t d)
 {
     if (g->n_durs == g->cap_durs) {
         g->cap_durs = g->cap_durs ? g->cap_durs * 2 : 64;
-        g->durs = kl_xrealloc(g->durs, g->cap_durs * sizeof *g->durs);
+        g->durs = xrealloc_big(g->durs, g->cap_durs * sizeof *g->durs);
     }
     g->durs[g->n_durs++] = d;
 }
@@ -370,7 +391,7 @@ static void nodes_rehash(struct kl_flamegraph *fg)
         fg->nshift--;
     }
     free(fg->nslots);
-    fg->nslots = kl_xmalloc(cap * sizeof *fg->nslots);
+    fg->nslots = xrealloc_big(NULL, cap * sizeof *fg->nslots);
     memset(fg->nslots, 0xff, cap * sizeof *fg->nslots);
     fg->ncap = cap;
     nodes_insert(fg, NULL, 0, fg->n_nodes);
@@ -527,7 +548,7 @@ static void fn_push_self(struct gfn *f, uint64_t v)
 {
     if (f->n_selfs == f->cap_selfs) {
         f->cap_selfs = f->cap_selfs ? f->cap_selfs * 2 : 16;
-        f->selfs = kl_xrealloc(f->selfs, f->cap_selfs * sizeof *f->selfs);
+        f->selfs = xrealloc_big(f->selfs, f->cap_selfs * sizeof *f->selfs);
     }
     f->selfs[f->n_selfs++] = v;
 }
