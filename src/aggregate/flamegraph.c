@@ -155,23 +155,77 @@ struct kl_flamegraph {
     size_t lcap;
 };
 
-/* Arrays of an accumulator over 10k profiles reach tens of MB each (node map, nodes,
- * duration arrays, example log): ~400 MB of fresh memory per query, whose page faults were
- * a sixth of the CPU time (perf: clear_page under do_anonymous_page). Asking for
- * transparent huge pages on those (madvise: this kernel's default is "madvise") makes it
- * one fault per 2 MB instead of per 4 kB, and the random probes of the node map miss the
- * TLB far less. Small arrays are left alone. */
-#define HUGE_MIN (4u << 20)
+/* Memory for the arrays that grow with the data (nodes, per-frame durations, per-function
+ * self times, the example log; tens of MB each over 10k profiles, ~400 MB per query).
+ * perf (page-faults event, DWARF call graphs) showed most of the query's page faults in
+ * realloc's copies: glibc serves these sizes from the heap once its mmap threshold has
+ * risen, so every doubling copies into fresh pages. Past BIG_MIN bytes these arrays live
+ * in their own mappings and grow with mremap (page tables move, nothing is copied), and
+ * ask for transparent huge pages (this kernel's THP mode is "madvise"): one fault per 2 MB
+ * and fewer TLB misses for the random probes. A header before the data says which kind of
+ * block it is; free them with big_free only. */
+#define BIG_MIN (4u << 20)
 
-static void *xrealloc_big(void *p, size_t n)
+struct bighdr {
+    size_t size;    /* bytes of data asked for */
+    size_t map_len; /* length of the mapping, 0 for a heap block */
+};
+
+static void big_advise(void *p, size_t n)
 {
-    p = kl_xrealloc(p, n);
-    if (n >= HUGE_MIN) {
-        uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
-        uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)4095;
-        if (hi > lo)
-            madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* advice only: failure is fine */
+    uintptr_t lo = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)4095;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* advice only: failure is fine */
+}
+
+static void *big_realloc(void *p, size_t n)
+{
+    struct bighdr *h = p ? (struct bighdr *)p - 1 : NULL;
+    size_t total = n + sizeof *h;
+    if (total < BIG_MIN && (!h || !h->map_len)) {
+        h = kl_xrealloc(h, total);
+        h->size = n;
+        h->map_len = 0;
+        return h + 1;
     }
+    size_t len = (total + 4095) & ~(size_t)4095;
+    void *m;
+    if (h && h->map_len) {
+        m = mremap(h, h->map_len, len, MREMAP_MAYMOVE);
+    } else {
+        m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED && h) {
+            memcpy(m, h, sizeof *h + h->size);
+            free(h);
+        }
+    }
+    if (m == MAP_FAILED)
+        kl_xmalloc(SIZE_MAX); /* out of memory: the project's abort (STYLE B4) */
+    big_advise(m, len);
+    h = m;
+    h->size = n;
+    h->map_len = len;
+    return h + 1;
+}
+
+static void big_free(void *p)
+{
+    if (!p)
+        return;
+    struct bighdr *h = (struct bighdr *)p - 1;
+    if (h->map_len)
+        munmap(h, h->map_len);
+    else
+        free(h);
+}
+
+/* A fresh block for the node map (replaced whole on rehash, never grown in place). */
+static void *map_alloc(size_t n)
+{
+    void *p = kl_xmalloc(n);
+    if (n >= BIG_MIN)
+        big_advise(p, n);
     return p;
 }
 
@@ -181,7 +235,19 @@ static void *xrealloc_big(void *p, size_t n)
             size_t nc_ = (cap) ? (size_t)(cap)*2 : 16;                                             \
             while (nc_ < (size_t)(need))                                                           \
                 nc_ *= 2;                                                                          \
-            (ptr) = xrealloc_big((ptr), nc_ * sizeof *(ptr));                                      \
+            (ptr) = kl_xrealloc((ptr), nc_ * sizeof *(ptr));                                       \
+            (cap) = nc_;                                                                           \
+        }                                                                                          \
+    } while (0)
+
+/* GROW for the big arrays (big_realloc; free with big_free). */
+#define GROW_BIG(ptr, n, cap, need)                                                                \
+    do {                                                                                           \
+        if ((need) > (cap)) {                                                                      \
+            size_t nc_ = (cap) ? (size_t)(cap)*2 : 16;                                             \
+            while (nc_ < (size_t)(need))                                                           \
+                nc_ *= 2;                                                                          \
+            (ptr) = big_realloc((ptr), nc_ * sizeof *(ptr));                                       \
             (cap) = nc_;                                                                           \
         }                                                                                          \
     } while (0)
@@ -207,6 +273,19 @@ static struct kl_str nz(struct kl_str s)
 }
 
 /* Decimal digits of v at p (no terminator). Returns the length. */
+static size_t fmt_u64(uint64_t v, char *p)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
 static size_t fmt_u32(uint32_t v, char *p)
 {
     char tmp[10];
@@ -252,14 +331,14 @@ void kl_flamegraph_free(struct kl_flamegraph *fg)
     if (!fg)
         return;
     for (uint32_t i = 0; i < fg->n_frames; i++)
-        free(fg->frames[i].durs);
+        big_free(fg->frames[i].durs);
     for (uint32_t i = 0; i < fg->n_fns; i++)
-        free(fg->fns[i].selfs);
+        big_free(fg->fns[i].selfs);
     free(fg->frames);
     free(fg->fslots);
-    free(fg->nodes);
+    big_free(fg->nodes);
     free(fg->nslots);
-    free(fg->exlog);
+    big_free(fg->exlog);
     free(fg->examples);
     free(fg->fns);
     free(fg->fnslots);
@@ -342,7 +421,7 @@ static inline void frame_push_dur(struct gframe *g, uint64_t d)
 {
     if (g->n_durs == g->cap_durs) {
         g->cap_durs = g->cap_durs ? g->cap_durs * 2 : 64;
-        g->durs = xrealloc_big(g->durs, g->cap_durs * sizeof *g->durs);
+        g->durs = big_realloc(g->durs, g->cap_durs * sizeof *g->durs);
     }
     g->durs[g->n_durs++] = d;
 }
@@ -391,7 +470,7 @@ static void nodes_rehash(struct kl_flamegraph *fg)
         fg->nshift--;
     }
     free(fg->nslots);
-    fg->nslots = xrealloc_big(NULL, cap * sizeof *fg->nslots);
+    fg->nslots = map_alloc(cap * sizeof *fg->nslots);
     memset(fg->nslots, 0xff, cap * sizeof *fg->nslots);
     fg->ncap = cap;
     nodes_insert(fg, NULL, 0, fg->n_nodes);
@@ -403,7 +482,7 @@ static uint32_t node_new(struct kl_flamegraph *fg, uint32_t parent, uint32_t fra
 {
     if (fg->n_nodes >= KL_FG_MAX_NODES)
         return NONE;
-    GROW(fg->nodes, fg->n_nodes, fg->cap_nodes, (size_t)fg->n_nodes + 1);
+    GROW_BIG(fg->nodes, fg->n_nodes, fg->cap_nodes, (size_t)fg->n_nodes + 1);
     uint32_t id = fg->n_nodes++;
     struct gnode *n = &fg->nodes[id];
     memset(n, 0, sizeof *n);
@@ -444,7 +523,7 @@ static inline uint32_t node_get(struct kl_flamegraph *fg, uint32_t parent, uint3
     }
     if (fg->n_nodes >= KL_FG_MAX_NODES)
         return NONE;
-    GROW(fg->nodes, fg->n_nodes, fg->cap_nodes, (size_t)fg->n_nodes + 1);
+    GROW_BIG(fg->nodes, fg->n_nodes, fg->cap_nodes, (size_t)fg->n_nodes + 1);
     uint32_t id = fg->n_nodes++;
     struct gnode *n = &fg->nodes[id];
     memset(n, 0, sizeof *n);
@@ -465,7 +544,7 @@ static void node_attach_example(struct kl_flamegraph *fg, struct gnode *n, uint3
         return;
     if (fg->opt.max_examples_per_node && n->ex_n >= fg->opt.max_examples_per_node)
         return;
-    GROW(fg->exlog, fg->n_exlog, fg->cap_exlog, fg->n_exlog + 1);
+    GROW_BIG(fg->exlog, fg->n_exlog, fg->cap_exlog, fg->n_exlog + 1);
     fg->exlog[fg->n_exlog++] = (struct exref){(uint32_t)(n - fg->nodes), ex};
     n->ex_last = ex;
     n->ex_n++;
@@ -548,7 +627,7 @@ static void fn_push_self(struct gfn *f, uint64_t v)
 {
     if (f->n_selfs == f->cap_selfs) {
         f->cap_selfs = f->cap_selfs ? f->cap_selfs * 2 : 16;
-        f->selfs = xrealloc_big(f->selfs, f->cap_selfs * sizeof *f->selfs);
+        f->selfs = big_realloc(f->selfs, f->cap_selfs * sizeof *f->selfs);
     }
     f->selfs[f->n_selfs++] = v;
 }
@@ -1017,7 +1096,7 @@ int kl_flamegraph_merge(struct kl_flamegraph *dst, const struct kl_flamegraph *s
         fmap[i] = frame_get(dst, &g->f, g->hash);
         struct gframe *d = &dst->frames[fmap[i]];
         if (g->n_durs) {
-            GROW(d->durs, d->n_durs, d->cap_durs, d->n_durs + g->n_durs);
+            GROW_BIG(d->durs, d->n_durs, d->cap_durs, d->n_durs + g->n_durs);
             memcpy(d->durs + d->n_durs, g->durs, g->n_durs * sizeof *g->durs);
             d->n_durs += g->n_durs;
         }
@@ -1066,7 +1145,7 @@ int kl_flamegraph_merge(struct kl_flamegraph *dst, const struct kl_flamegraph *s
         f->sum += s->sum;
         f->count += s->count;
         if (s->n_selfs) {
-            GROW(f->selfs, f->n_selfs, f->cap_selfs, f->n_selfs + s->n_selfs);
+            GROW_BIG(f->selfs, f->n_selfs, f->cap_selfs, f->n_selfs + s->n_selfs);
             memcpy(f->selfs + f->n_selfs, s->selfs, s->n_selfs * sizeof *s->selfs);
             f->n_selfs += s->n_selfs;
         }
@@ -1548,6 +1627,44 @@ static void *stats_run(void *arg)
     return NULL;
 }
 
+/* Elements of a JSON array written in batches: the elements of a batch, comma-joined, go
+ * out as one kl_jw_raw (one element as far as the writer's separators go), so the bytes
+ * are the same as writing them one by one, without a writer call per number (4 M example
+ * ids and 3 x 714k sample values on 10k profiles). */
+#define BATCH_BYTES (64u << 10)
+
+struct batch {
+    struct kl_jw *w;
+    char *buf; /* BATCH_BYTES */
+    size_t len;
+};
+
+static void batch_flush(struct batch *b)
+{
+    if (b->len)
+        kl_jw_raw(b->w, b->buf, b->len);
+    b->len = 0;
+}
+
+/* Where to write the next element of at most n bytes; NULL when n does not fit a batch
+ * (then write it with kl_jw_raw after batch_flush). */
+static char *batch_room(struct batch *b, size_t n)
+{
+    if (n + 1 > BATCH_BYTES)
+        return NULL;
+    if (b->len + n + 1 > BATCH_BYTES)
+        batch_flush(b);
+    if (b->len)
+        b->buf[b->len++] = ',';
+    return b->buf + b->len;
+}
+
+static void batch_u64(struct batch *b, uint64_t v)
+{
+    char *p = batch_room(b, 20);
+    b->len += fmt_u64(v, p);
+}
+
 /* The text of the previous sample's frame path, "[f0,f1,...": post-order samples share
  * most of their path with the one before, so rendering a sample only formats the frames
  * below the deepest ancestor the two have in common (the bytes equal kl_jw_u32_array's). */
@@ -1572,9 +1689,9 @@ static void pathtext_init(struct pathtext *pt, struct kl_arena *a, uint32_t maxd
     pt->depth = 0;
 }
 
-/* Render the path of node v (depth d) and write it to w as one array. */
+/* Render the path of node v (depth d) and add it to b as one array. */
 static void pathtext_write(struct pathtext *pt, const struct kl_flamegraph *fg,
-                           const uint32_t *fout, uint32_t v, uint32_t d, struct kl_jw *w)
+                           const uint32_t *fout, uint32_t v, uint32_t d, struct batch *b)
 {
     int64_t e = d;
     uint32_t u = v;
@@ -1595,7 +1712,14 @@ static void pathtext_write(struct pathtext *pt, const struct kl_flamegraph *fg,
     }
     pt->depth = d + 1;
     pt->buf[pt->len] = ']';
-    kl_jw_raw(w, pt->buf, pt->len + 1);
+    char *p = batch_room(b, pt->len + 1);
+    if (p) {
+        memcpy(p, pt->buf, pt->len + 1);
+        b->len += pt->len + 1;
+    } else {
+        batch_flush(b);
+        kl_jw_raw(b->w, pt->buf, pt->len + 1);
+    }
 }
 
 int kl_flamegraph_write_speedscope(struct kl_flamegraph *fg, const struct kl_fg_speedscope_opts *o,
@@ -1715,13 +1839,15 @@ int kl_flamegraph_write_speedscope(struct kl_flamegraph *fg, const struct kl_fg_
             maxd = samples[i].depth;
     struct pathtext pt;
     pathtext_init(&pt, &a, maxd);
+    struct batch bt = {&w, kl_arena_alloc(&a, BATCH_BYTES), 0};
     kl_jw_key(&w, "samples");
     kl_jw_arr_begin(&w);
     for (uint32_t i = 0; i < ns; i++) {
-        pathtext_write(&pt, fg, fout, samples[i].node, samples[i].depth, &w);
+        pathtext_write(&pt, fg, fout, samples[i].node, samples[i].depth, &bt);
         if ((i & 1023) == 1023 && kl_err_is_set(&out->err))
             break;
     }
+    batch_flush(&bt);
     kl_jw_arr_end(&w);
 
     /* examples referenced by the kept samples, numbered by first reference */
@@ -1734,18 +1860,38 @@ int kl_flamegraph_write_speedscope(struct kl_flamegraph *fg, const struct kl_fg_
     kl_jw_key(&w, "samples_examples");
     kl_jw_arr_begin(&w);
     for (uint32_t i = 0; i < ns; i++) {
-        kl_jw_arr_begin(&w);
-        uint32_t v = samples[i].node;
+        uint32_t v = samples[i].node, nx = xoff[v + 1] - xoff[v];
+        char *p = batch_room(&bt, 2 + (size_t)nx * 11);
+        bool direct = !p;
+        if (direct) { /* more examples than a batch holds: through the writer */
+            batch_flush(&bt);
+            kl_jw_arr_begin(&w);
+        }
+        size_t len = 0;
+        if (!direct)
+            p[len++] = '[';
         for (uint32_t x = xoff[v]; x < xoff[v + 1]; x++) {
             uint32_t e = xex[x];
             if (exout[e] == NONE) {
                 exout[e] = nex;
                 exin[nex++] = e;
             }
-            kl_jw_u64(&w, exout[e]);
+            if (direct) {
+                kl_jw_u64(&w, exout[e]);
+                continue;
+            }
+            if (x > xoff[v])
+                p[len++] = ',';
+            len += fmt_u32(exout[e], p + len);
         }
-        kl_jw_arr_end(&w);
+        if (direct) {
+            kl_jw_arr_end(&w);
+        } else {
+            p[len++] = ']';
+            bt.len += len;
+        }
     }
+    batch_flush(&bt);
     kl_jw_arr_end(&w);
     free(xoff);
     free(xex);
@@ -1754,7 +1900,8 @@ int kl_flamegraph_write_speedscope(struct kl_flamegraph *fg, const struct kl_fg_
         kl_jw_key(&w, arrays[arr]);
         kl_jw_arr_begin(&w);
         for (uint32_t i = 0; i < ns; i++)
-            kl_jw_u64(&w, arr == 2 ? samples[i].dur : samples[i].count);
+            batch_u64(&bt, arr == 2 ? samples[i].dur : samples[i].count);
+        batch_flush(&bt);
         kl_jw_arr_end(&w);
     }
     kl_jw_obj_end(&w);
