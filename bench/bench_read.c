@@ -15,7 +15,8 @@
  *     + kl_flamegraph_write_speedscope with metrics is timed R times (median; wall and
  *     process CPU).
  * (b) With --large FILE (bench/gen_profile large, ~30 MB cocoa): kl_process_run +
- *     kl_calltree_build + kl_flamegraph_add + speedscope write, R times (median).
+ *     kl_calltree_build + kl_flamegraph_add + speedscope write, R times (median), wall and
+ *     process CPU clock (ms/process_ms/tree_fg_ms and their cpu_ counterparts).
  * (c) Bytes per sample: zstd blob files under DIR/blobs, and sum(length(tree)) of the
  *     calltrees table, each over the stored sample count.
  * Output: "RESULT key=value ..." lines for bench/run.sh, plus a human summary on stderr.

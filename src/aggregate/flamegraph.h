@@ -44,8 +44,13 @@
  * Threads: an accumulator belongs to one thread; aggregate on N threads with N accumulators
  * and kl_flamegraph_merge them. Writers that compute percentiles reorder each frame's
  * duration array in place (hence non-const); do not share an accumulator while writing.
+ * kl_flamegraph_write_speedscope runs the percentiles on a helper thread of its own while
+ * it writes the samples (joined before it returns).
  * Limits: KL_FG_MAX_NODES, KL_FG_MAX_EXAMPLES, stack depth bounded by the trees' own.
- * Tests: tests/unit/test_flamegraph.c; benchmark bench/bench_flamegraph.c.
+ * Memory: the arrays that grow with the data live in their own mappings past 4 MB (mremap,
+ * transparent huge pages); ~400 MB for 10k typical profiles with metrics.
+ * Tests: tests/unit/test_flamegraph.c; benchmarks bench/bench_flamegraph.c (synthetic
+ * trees) and bench/bench_read.c (a real store).
  */
 #ifndef KL_AGGREGATE_FLAMEGRAPH_H
 #define KL_AGGREGATE_FLAMEGRAPH_H
