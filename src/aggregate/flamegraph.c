@@ -19,6 +19,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -200,8 +201,10 @@ static void *big_realloc(void *p, size_t n)
             free(h);
         }
     }
-    if (m == MAP_FAILED)
-        kl_xmalloc(SIZE_MAX); /* out of memory: the project's abort (STYLE B4) */
+    if (m == MAP_FAILED) { /* out of memory aborts, as kl_xmalloc does (STYLE B4) */
+        fprintf(stderr, "kiln: out of memory mapping %zu bytes\n", len);
+        abort();
+    }
     big_advise(m, len);
     h = m;
     h->size = n;
