@@ -15,7 +15,8 @@
  *     + kl_flamegraph_write_speedscope with metrics is timed R times (median; wall and
  *     process CPU).
  * (b) With --large FILE (bench/gen_profile large, ~30 MB cocoa): kl_process_run +
- *     kl_calltree_build + kl_flamegraph_add + speedscope write, R times (median).
+ *     kl_calltree_build + kl_flamegraph_add + speedscope write, R times (median), wall and
+ *     process CPU clock (ms/process_ms/tree_fg_ms and their cpu_ counterparts).
  * (c) Bytes per sample: zstd blob files under DIR/blobs, and sum(length(tree)) of the
  *     calltrees table, each over the stored sample count.
  * Output: "RESULT key=value ..." lines for bench/run.sh, plus a human summary on stderr.
@@ -37,7 +38,7 @@
 #include "query/query.h"
 #include "store/store.h"
 
-#define GEN_VERSION 3
+#define GEN_VERSION 4 /* 4: call trees in the KCT2 form */
 #define VOCAB 2000
 #define CALLEES 4
 #define SAMPLES 3000
@@ -357,7 +358,9 @@ static int bench_large(const char *file, int runs)
     }
     fclose(f);
     double *ms = calloc((size_t)runs + 1, sizeof *ms),
-           *proc = calloc((size_t)runs + 1, sizeof *proc);
+           *proc = calloc((size_t)runs + 1, sizeof *proc),
+           *cms = calloc((size_t)runs + 1, sizeof *cms),
+           *cproc = calloc((size_t)runs + 1, sizeof *cproc);
     uint64_t nodes = 0, out_bytes = 0;
     for (int r = -1; r < runs; r++) { /* one warm-up */
         struct kl_arena a;
@@ -367,14 +370,14 @@ static int bench_large(const char *file, int runs)
         o.item_type = KL_ITEM_AUTO;
         struct kl_process_result res;
         memset(&res, 0, sizeof res);
-        double t0 = wall_s();
+        double t0 = wall_s(), c0 = cpu_s();
         if (kl_process_run(&a, buf, (size_t)sz, &o, &res) < 0 || !res.profile) {
             fprintf(stderr, "bench_read: %s rejected: %s\n", file, res.err.msg);
             kl_arena_release(&a);
             free(buf);
             return -1;
         }
-        double t1 = wall_s();
+        double t1 = wall_s(), c1 = cpu_s();
         struct kl_err err = KL_ERR_INIT;
         struct kl_calltree *t = kl_calltree_build(&a, res.profile, KL_CALLTREE_ACTIVE, &err);
         struct kl_fg_options fo = {.metrics = true};
@@ -391,7 +394,7 @@ static int bench_large(const char *file, int runs)
         struct kl_fg_speedscope_opts so = {.metrics = true};
         if (kl_flamegraph_write_speedscope(fg, &so, &b, &err) < 0 || kl_buf_flush(&b) < 0)
             return -1;
-        double t2 = wall_s();
+        double t2 = wall_s(), c2 = cpu_s();
         nodes = t->n_nodes;
         kl_buf_release(&b);
         kl_flamegraph_free(fg);
@@ -399,14 +402,20 @@ static int bench_large(const char *file, int runs)
         if (r >= 0) {
             ms[r] = (t2 - t0) * 1e3;
             proc[r] = (t1 - t0) * 1e3;
+            cms[r] = (c2 - c0) * 1e3;
+            cproc[r] = (c1 - c0) * 1e3;
         }
     }
     double m = median(ms, runs), mp = median(proc, runs);
+    double cm = median(cms, runs), cp = median(cproc, runs);
     printf("RESULT case=large bytes=%ld nodes=%" PRIu64
-           " ms=%.1f process_ms=%.1f tree_fg_ms=%.1f out_bytes=%" PRIu64 "\n",
-           sz, nodes, m, mp, m - mp, out_bytes);
+           " ms=%.1f process_ms=%.1f tree_fg_ms=%.1f cpu_ms=%.1f process_cpu_ms=%.1f "
+           "tree_fg_cpu_ms=%.1f out_bytes=%" PRIu64 "\n",
+           sz, nodes, m, mp, m - mp, cm, cp, cm - cp, out_bytes);
     free(ms);
     free(proc);
+    free(cms);
+    free(cproc);
     free(buf);
     return 0;
 }

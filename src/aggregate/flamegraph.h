@@ -18,15 +18,17 @@
  *   node map   open addressing (parent id, frame id) -> node id; roots have parent ROOT
  *   examples[] {project_id, profile_id | profiler_id + chunk_id, transaction_id, thread_id,
  *              start, end}; each node lists the examples whose tree had samples ending
- *              there (sample_count > sum of children's), at most once per example
+ *              there (sample_count > sum of children's), at most once per example, kept as
+ *              one append-only log of (node, example) indexed by node when writing
  *   functions  fingerprint -> {self times, sum, count, worst example, <= 5 examples}
  *
  * Why: vroom merges pointer trees with a linear scan over siblings and copies whole branches;
  * here a tree is one linear pass over its flat pre-order nodes with a parent stack, the local
  * frame index is mapped to a global frame id once per tree (hash of name + package), and a
- * child is found with one hash probe keyed (parent, frame). That keeps the merge at tens of
- * millions of nodes per second per core and makes merging two accumulators (one per worker
- * thread) the same operation as adding a tree.
+ * child is found with one hash probe keyed (parent, frame); the probes of a tree are issued
+ * one depth level at a time with prefetches so their cache misses overlap (flamegraph.c).
+ * That keeps the merge at tens of millions of nodes per second per core and makes merging
+ * two accumulators (one per worker thread) the same operation as adding a tree.
  *
  * Ownership: kl_flamegraph_new allocates, kl_flamegraph_free releases everything. Trees and
  * examples passed to _add are only borrowed for the call (strings are copied). Results of
@@ -42,8 +44,13 @@
  * Threads: an accumulator belongs to one thread; aggregate on N threads with N accumulators
  * and kl_flamegraph_merge them. Writers that compute percentiles reorder each frame's
  * duration array in place (hence non-const); do not share an accumulator while writing.
+ * kl_flamegraph_write_speedscope runs the percentiles on a helper thread of its own while
+ * it writes the samples (joined before it returns).
  * Limits: KL_FG_MAX_NODES, KL_FG_MAX_EXAMPLES, stack depth bounded by the trees' own.
- * Tests: tests/unit/test_flamegraph.c; benchmark bench/bench_flamegraph.c.
+ * Memory: the arrays that grow with the data live in their own mappings past 4 MB (mremap,
+ * transparent huge pages); ~400 MB for 10k typical profiles with metrics.
+ * Tests: tests/unit/test_flamegraph.c; benchmarks bench/bench_flamegraph.c (synthetic
+ * trees) and bench/bench_read.c (a real store).
  */
 #ifndef KL_AGGREGATE_FLAMEGRAPH_H
 #define KL_AGGREGATE_FLAMEGRAPH_H
@@ -136,7 +143,8 @@ uint32_t kl_flamegraph_n_frames(const struct kl_flamegraph *fg);
 uint32_t kl_flamegraph_n_examples(const struct kl_flamegraph *fg);
 /* OUT: *out. i < n_nodes. */
 void kl_flamegraph_node(const struct kl_flamegraph *fg, uint32_t i, struct kl_fg_node *out);
-/* The j-th example id of node i (j < n_examples, in the order they were attached). */
+/* The j-th example id of node i (j < n_examples, in the order they were attached). Scans
+ * the accumulator's attach log: for tests and spot checks, not for loops over nodes. */
 uint32_t kl_flamegraph_node_example(const struct kl_flamegraph *fg, uint32_t i, uint32_t j);
 const struct kl_fg_frame *kl_flamegraph_frame(const struct kl_flamegraph *fg, uint32_t i);
 const struct kl_fg_example *kl_flamegraph_example(const struct kl_flamegraph *fg, uint32_t i);

@@ -10,8 +10,9 @@
  *     node once popped never gets children again.
  * Threads are built one after the other, so each thread's nodes are contiguous.
  *
- * Scratch memory (index maps, per-event times, the growing arrays) is malloc'd and freed
- * before returning; the result is copied into the caller's arena once its size is known.
+ * Scratch memory (index maps, per-event times, node keys) is malloc'd and freed before
+ * returning; the growing frame, node and thread arrays become the result's, freed when the
+ * caller's arena is released.
  */
 #include "calltree/calltree.h"
 
@@ -132,7 +133,17 @@ static struct kl_cthread *builder_thread(struct builder *b)
     return t;
 }
 
-/* Move the arrays into the arena. */
+/* Hand the arrays to the arena: they are freed when it is released. Copying them in (as
+ * before) touched every byte twice and faulted in fresh arena pages for all of them: on a
+ * 30 MB profile (609k nodes) that was a fifth of building its flamegraph. */
+static void *adopt(struct kl_arena *a, void *p, size_t n_items, size_t size)
+{
+    if (!p)
+        return kl_arena_alloc(a, n_items * size + 1);
+    kl_arena_on_release(a, free, p);
+    return p;
+}
+
 static struct kl_calltree *builder_finish(struct builder *b, int64_t start_unix_ns,
                                           uint64_t duration_ns, bool android)
 {
@@ -143,15 +154,12 @@ static struct kl_calltree *builder_finish(struct builder *b, int64_t start_unix_
     t->n_frames = b->n_frames;
     t->n_nodes = b->n_nodes;
     t->n_threads = b->n_threads;
-    t->frames = kl_arena_alloc(b->a, (size_t)b->n_frames * sizeof *t->frames + 1);
-    t->nodes = kl_arena_alloc(b->a, (size_t)b->n_nodes * sizeof *t->nodes + 1);
-    t->threads = kl_arena_alloc(b->a, (size_t)b->n_threads * sizeof *t->threads + 1);
-    if (b->n_frames)
-        memcpy(t->frames, b->frames, (size_t)b->n_frames * sizeof *t->frames);
-    if (b->n_nodes)
-        memcpy(t->nodes, b->nodes, (size_t)b->n_nodes * sizeof *t->nodes);
-    if (b->n_threads)
-        memcpy(t->threads, b->threads, (size_t)b->n_threads * sizeof *t->threads);
+    t->frames = adopt(b->a, b->frames, b->n_frames, sizeof *t->frames);
+    t->nodes = adopt(b->a, b->nodes, b->n_nodes, sizeof *t->nodes);
+    t->threads = adopt(b->a, b->threads, b->n_threads, sizeof *t->threads);
+    b->frames = NULL;
+    b->nodes = NULL;
+    b->threads = NULL;
     builder_free(b);
     return t;
 }

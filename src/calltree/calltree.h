@@ -22,30 +22,34 @@
  *   fingerprint: FNV-1a 64 over, per frame from the root, module-or-package (or filename,
  *   or "-"), function (or "-"), then instruction_addr if present (spec §6.3).
  *
- * Binary form (little-endian, all sections 4-byte aligned; version 1):
- *   off  size  meaning
- *   0    4     magic "KCT1"
- *   4    4     flags (bit 0: android event tree)
- *   8    8     start_unix_ns
- *   16   8     duration_ns (of the profile)
- *   24   4     n_strings, 28: n_frames, 32: n_nodes, 36: n_threads
- *   40   ...   strings: n_strings x (u32 len, bytes, zero pad to 4); string index
- *              0xffffffff means absent (ptr NULL), which differs from an empty string
- *        ...   frames:  n_frames x {u32 name, u32 package, u32 path, u32 line,
- *                                   u32 flags (bit0 is_application, bit1 aggregatable),
- *                                   u32 fingerprint32}  (strings by index)
- *        ...   nodes:   n_nodes x {u32 frame, u32 depth, u64 start_ns, u64 end_ns,
- *                                  u32 sample_count, u32 pad}
- *        ...   threads: n_threads x {u32 id string, u32 name string, u32 first_node,
- *                                    u32 n_nodes, u32 flags (bit0 active/main)}
+ * Binary form "KCT2" (calltree_codec.c). v = unsigned LEB128 varint of the shortest length,
+ * z = zigzag-encoded signed varint, u32 = 4 bytes little-endian:
+ *   "KCT2"  magic (4 bytes)
+ *   v flags (bit 0: android event tree), z start_unix_ns, v duration_ns,
+ *   v n_strings, v n_frames, v n_nodes, v n_threads
+ *   strings  n_strings x {v len, bytes}
+ *   frames   n_frames x {v name, v package (string indexes), v path (0 absent, else index
+ *            + 1), v line, v flags (bit0 is_application, bit1 aggregatable), u32
+ *            fingerprint}
+ *   threads  n_threads x {v id (index), v name (0 absent, else index + 1), v n_nodes,
+ *            v active (0/1)}; a thread's nodes follow the previous thread's
+ *   nodes    per thread, in pre-order, n_nodes x {v frame, v up, z start delta,
+ *            v duration (end - start), v sample_count}
+ *   A node's depth is the previous node's depth + 1 - up (a thread's first node: 0, up 0).
+ *   Its start is predicted from the shape: a first child (depth = previous + 1) starts
+ *   with its parent, any other node where the previous node at its depth ended (a sibling
+ *   in a sampled tree starts at the sample its predecessor ended on); the delta is usually
+ *   0. So a node of a sampled tree is ~7 bytes (KCT1, the fixed form before, used 32).
  *   The form is canonical: strings are distinct and listed in order of first reference
- *   (frames' name, package, path, then threads' id, name), threads' ranges follow each
- *   other from node 0 and cover every node, padding and unused flag bits are zero, and
- *   nothing follows the last thread; so decode + encode gives back the same bytes.
- *   Decoding checks every count against the remaining bytes before allocating, every index
- *   against its table, depths (a node's depth <= previous depth + 1, roots at 0),
- *   start <= end, each frame's fingerprint and the canonical rules above; a bad blob is
- *   KL_R_CALLTREE_CORRUPT.
+ *   (frames' name, package, path, then threads' id, name), varints have their shortest
+ *   length and nothing follows the last node; so decode + encode gives back the same
+ *   bytes. Decoding checks every count against the remaining bytes (each item has a
+ *   minimum size) before allocating, every index against its table, value ranges (u32
+ *   fields, flags, up <= previous depth + 1), end = start + duration without overflow, and
+ *   the canonical rules; a bad blob (KCT1 included) is KL_R_CALLTREE_CORRUPT. Fingerprints
+ *   are stored, not recomputed on decode (see calltree_codec.c). Encoding refuses a tree
+ *   the form cannot hold (threads not covering the nodes in order, depth jumps, frame out
+ *   of range, start > end) with KL_R_CALLTREE_CORRUPT in the buffer's error.
  *
  * Why a flat pre-order array: one allocation, cache-friendly walks, trivially serialized, and
  * merging many trees (flamegraph aggregation) is one linear pass per tree with a parent
@@ -56,8 +60,9 @@
  * Threads: pure functions. Limits: KL_CALLTREE_MAX_NODES nodes, depth KL_MAX_STACK_DEPTH
  * (sample formats) and 128 (Android, as vroomrs), legacy Android profiles longer than 15 s
  * get no tree (vroomrs skips them; it builds chunks of any length).
- * Tests: tests/unit/test_calltree.c (hand-computed trees, self times, metrics),
- * fuzz/fuzz_calltree.c (decode).
+ * Tests: tests/unit/test_calltree.c (hand-computed trees, self times, metrics, the KCT2
+ * layout byte for byte and targeted corruptions of it), fuzz/fuzz_calltree.c (decode;
+ * seeds in fuzz/corpus/calltree, rewritten by test_calltree with KL_CALLTREE_SEED_DIR).
  */
 #ifndef KL_CALLTREE_CALLTREE_H
 #define KL_CALLTREE_CALLTREE_H

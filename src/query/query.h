@@ -9,12 +9,17 @@
  *
  * Model: nothing is re-parsed from profile JSON: call trees, functions and occurrences are
  * stored at ingest (pipeline/derive.h). A flamegraph query is one scan of the calltrees
- * table; each row's tree is decoded into a scratch arena and added to the accumulator.
+ * table in start order (the store sorts row ids, then reads each tree once); each row's tree
+ * (KCT2, calltree/calltree.h) is decoded into a scratch arena and added to an accumulator:
+ * even rows on the calling thread, odd rows on a helper thread with its own accumulator,
+ * merged in at the end, so the result does not depend on timing.
  * Search syntax (Sentry's, the subset kiln indexes): space-separated `key:value` or
  * `key:"quoted value"` terms, keys transaction, release, environment, platform,
  * device.class (device.classification), profile.kind (transaction|continuous).
  * Errors: KL_R_QUERY_BAD (unknown key, unterminated quote), store reasons.
- * Threads: one query per thread; the store serializes reads. Tests: tests/cli/query.sh.
+ * Threads: one query per thread (kl_query_flamegraph starts and joins one helper thread
+ * when the machine has two or more cores); the store serializes reads.
+ * Tests: tests/cli/query.sh; benchmark bench/bench_read.c.
  */
 #ifndef KL_QUERY_QUERY_H
 #define KL_QUERY_QUERY_H

@@ -411,7 +411,7 @@ void kl_store_set_deferred_sync(struct kl_store *s, bool on);
 int kl_store_sync(struct kl_store *s, struct kl_err *err);
 int kl_store_sync_batches(struct kl_store *s, uint64_t lo, uint64_t hi, struct kl_err *err);
 /* Stored call trees matching f (profiles and/or chunks; limit/offset/sort ignored), oldest
- * first. */
+ * first (equal starts in insertion order), all read in one snapshot. */
 int kl_store_scan_calltrees(struct kl_store *s, const struct kl_profile_filter *f,
                             kl_calltree_row_fn *fn, void *ctx, struct kl_err *err);
 /* Stored function metrics of the items matching f; fingerprint != 0 narrows to one function. */

@@ -852,10 +852,188 @@ static int decode_reason(const char *p, size_t n)
     return r;
 }
 
-static void put32(char *p, uint32_t v)
+/* ---- a blob written field by field, as calltree.h documents KCT2 ---- */
+
+enum fkind { VAR, RAW, U32, OVERLONG };
+struct fld {
+    enum fkind kind;
+    uint64_t v;    /* VAR, U32, OVERLONG (v with one needless 0x80 .. 0x00 byte) */
+    const char *s; /* RAW */
+};
+
+/* The hand tree H: start_unix_ns 1000, duration 30, thread "1" named "main" (active):
+ *   a[0,30) 3 samples > b[0,10) 1 ; a > b[20,30) 1
+ * frames a (package "p", no path, line 0, application + aggregatable, fingerprint
+ * 0x11223344) and b ("p", "/x.c", line 7, application, 0x55667788). Strings by first
+ * reference: a 0, p 1, b 2, /x.c 3, 1 4, main 5. Nodes: a: frame 0, up 0, start 0 - 0,
+ * duration 30, 3; b: 1, up 0 (a first child), start 0 - a's start 0, 10, 1; b: 1, up 1,
+ * start 20 - the previous depth-1 node's end 10 = +10 (zigzag 20), 10, 1. */
+enum {
+    H_MAGIC,
+    H_FLAGS,
+    H_START,
+    H_DUR,
+    H_NSTR,
+    H_NFR,
+    H_NNODE,
+    H_NTH,
+    H_S0L,
+    H_S0,
+    H_S1L,
+    H_S1,
+    H_S2L,
+    H_S2,
+    H_S3L,
+    H_S3,
+    H_S4L,
+    H_S4,
+    H_S5L,
+    H_S5,
+    H_F0NAME,
+    H_F0PKG,
+    H_F0PATH,
+    H_F0LINE,
+    H_F0FLAGS,
+    H_F0FP,
+    H_F1NAME,
+    H_F1PKG,
+    H_F1PATH,
+    H_F1LINE,
+    H_F1FLAGS,
+    H_F1FP,
+    H_TID,
+    H_TNAME,
+    H_TN,
+    H_TACT,
+    H_N0F,
+    H_N0UP,
+    H_N0S,
+    H_N0D,
+    H_N0C,
+    H_N1F,
+    H_N1UP,
+    H_N1S,
+    H_N1D,
+    H_N1C,
+    H_N2F,
+    H_N2UP,
+    H_N2S,
+    H_N2D,
+    H_N2C,
+    H_FIELDS
+};
+
+static const struct fld H[H_FIELDS] = {
+    {RAW, 0, "KCT2"},     {VAR, 0, 0},          {VAR, 2000, 0}, {VAR, 30, 0},  {VAR, 6, 0},
+    {VAR, 2, 0},          {VAR, 3, 0},          {VAR, 1, 0},    {VAR, 1, 0},   {RAW, 0, "a"},
+    {VAR, 1, 0},          {RAW, 0, "p"},        {VAR, 1, 0},    {RAW, 0, "b"}, {VAR, 4, 0},
+    {RAW, 0, "/x.c"},     {VAR, 1, 0},          {RAW, 0, "1"},  {VAR, 4, 0},   {RAW, 0, "main"},
+    {VAR, 0, 0},          {VAR, 1, 0},          {VAR, 0, 0},    {VAR, 0, 0},   {VAR, 3, 0},
+    {U32, 0x11223344, 0}, {VAR, 2, 0},          {VAR, 1, 0},    {VAR, 4, 0},   {VAR, 7, 0},
+    {VAR, 1, 0},          {U32, 0x55667788, 0}, {VAR, 4, 0},    {VAR, 6, 0},   {VAR, 3, 0},
+    {VAR, 1, 0},          {VAR, 0, 0},          {VAR, 0, 0},    {VAR, 0, 0},   {VAR, 30, 0},
+    {VAR, 3, 0},          {VAR, 1, 0},          {VAR, 0, 0},    {VAR, 0, 0},   {VAR, 10, 0},
+    {VAR, 1, 0},          {VAR, 1, 0},          {VAR, 1, 0},    {VAR, 20, 0},  {VAR, 10, 0},
+    {VAR, 1, 0},
+};
+
+/* Serialize fields f[0..n) into out (big enough). Returns the length. */
+static size_t put_fields(const struct fld *f, size_t n, char *out)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (char)(v >> (8 * i));
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = f[i].v;
+        switch (f[i].kind) {
+        case RAW:
+            memcpy(out + len, f[i].s, strlen(f[i].s));
+            len += strlen(f[i].s);
+            break;
+        case U32:
+            for (int k = 0; k < 4; k++)
+                out[len++] = (char)(v >> (8 * k));
+            break;
+        case VAR:
+        case OVERLONG:
+            while (v >= 0x80) {
+                out[len++] = (char)(v | 0x80);
+                v >>= 7;
+            }
+            if (f[i].kind == OVERLONG) {
+                out[len++] = (char)(v | 0x80);
+                out[len++] = 0;
+            } else {
+                out[len++] = (char)v;
+            }
+            break;
+        }
+    }
+    return len;
+}
+
+/* H with field i replaced by x, decoded: 0 when accepted, else the reason. */
+static int decode_h_with(int i, struct fld x)
+{
+    struct fld f[H_FIELDS];
+    memcpy(f, H, sizeof f);
+    if (i >= 0)
+        f[i] = x;
+    char buf[512];
+    size_t n = put_fields(f, H_FIELDS, buf);
+    return decode_reason(buf, n);
+}
+
+static struct fld var(uint64_t v)
+{
+    return (struct fld){VAR, v, NULL};
+}
+
+/* The KCT2 layout, byte for byte: encoding H gives exactly the hand-written fields, and
+ * decoding them gives H back. */
+static void test_codec_layout(void)
+{
+    struct kl_arena a;
+    kl_arena_init(&a);
+    struct kl_calltree t = {0};
+    struct kl_cframe fr[2] = {
+        {KL_STR("a"), KL_STR("p"), KL_STR_NULL, 0, KL_CFRAME_APPLICATION | KL_CFRAME_AGGREGATABLE,
+         0x11223344},
+        {KL_STR("b"), KL_STR("p"), KL_STR("/x.c"), 7, KL_CFRAME_APPLICATION, 0x55667788}};
+    struct kl_cnode nodes[3] = {{0, 0, 0, 30, 3}, {1, 1, 0, 10, 1}, {1, 1, 20, 30, 1}};
+    struct kl_cthread th = {KL_STR("1"), KL_STR("main"), 0, 3, true};
+    t.frames = fr;
+    t.n_frames = 2;
+    t.nodes = nodes;
+    t.n_nodes = 3;
+    t.threads = &th;
+    t.n_threads = 1;
+    t.start_unix_ns = 1000;
+    t.duration_ns = 30;
+    char want[512];
+    size_t n = put_fields(H, H_FIELDS, want);
+    struct kl_buf b;
+    kl_buf_init(&b, 1u << 20);
+    ASSERT_EQ_INT(kl_calltree_encode(&t, &b), 0);
+    write_seed("hand_layout.bin", want, n);
+    ASSERT_EQ_INT(b.len, n);
+    ASSERT_TRUE(b.len == n && memcmp(b.ptr, want, n) == 0);
+    kl_buf_release(&b);
+    struct kl_err err = KL_ERR_INIT;
+    struct kl_calltree *d = kl_calltree_decode(&a, want, n, &err);
+    ASSERT_TRUE(d != NULL && trees_equal(&t, d));
+    /* a negative start delta (a child starting before its parent) and a start before the
+     * unix epoch round-trip too */
+    nodes[1].start_ns = 0;
+    nodes[0].start_ns = 0;
+    t.start_unix_ns = -5;
+    nodes[2].start_ns = 5; /* 5 - 10 = -5 */
+    roundtrip(&t, NULL);
+    /* trees the form cannot hold are refused when encoding */
+    kl_buf_init(&b, 1u << 20);
+    nodes[2].depth = 3;
+    ASSERT_EQ_INT(kl_calltree_encode(&t, &b), -1);
+    ASSERT_EQ_INT(b.err.reason, KL_R_CALLTREE_CORRUPT);
+    kl_buf_release(&b);
+    kl_arena_release(&a);
 }
 
 /* Truncations and targeted corruptions of a valid blob; every byte flipped in turn must
@@ -890,37 +1068,50 @@ static void test_codec_corrupt(void)
     memcpy(c, blob, n);
     c[0] = 'X';
     ASSERT_EQ_INT(decode_reason(c, n), KL_R_CALLTREE_CORRUPT);
-    /* huge counts: rejected before any allocation */
-    uint32_t huge[] = {0xffffffffu, 0x7fffffffu, KL_CALLTREE_MAX_NODES + 1};
-    for (int f = 0; f < 4; f++)
-        for (size_t h = 0; h < sizeof huge / sizeof *huge; h++) {
-            memcpy(c, blob, n);
-            put32(c + 24 + 4 * f, huge[h]);
-            ASSERT_EQ_INT(decode_reason(c, n), KL_R_CALLTREE_CORRUPT);
-        }
-    /* find the nodes section: it ends 20 bytes per thread before the end */
-    uint32_t n_nodes = t->n_nodes, n_threads = t->n_threads;
-    size_t nodes_off = n - (size_t)n_threads * 20 - (size_t)n_nodes * 32;
-    /* node 1: frame out of range */
+    /* a KCT1 blob (the fixed-width form before) is refused, not misread */
     memcpy(c, blob, n);
-    put32(c + nodes_off + 32, t->n_frames);
+    c[3] = '1';
     ASSERT_EQ_INT(decode_reason(c, n), KL_R_CALLTREE_CORRUPT);
-    /* node 1: depth 2 right after a root */
-    memcpy(c, blob, n);
-    put32(c + nodes_off + 32 + 4, 5);
-    ASSERT_EQ_INT(decode_reason(c, n), KL_R_CALLTREE_CORRUPT);
-    /* node 0: start after end (start = all ones) */
-    memcpy(c, blob, n);
-    memset(c + nodes_off + 8, 0xff, 8);
-    ASSERT_EQ_INT(decode_reason(c, n), KL_R_CALLTREE_CORRUPT);
-    /* node 0: padding */
-    memcpy(c, blob, n);
-    c[nodes_off + 28] = 1;
-    ASSERT_EQ_INT(decode_reason(c, n), KL_R_CALLTREE_CORRUPT);
-    /* thread 0 does not start at node 0 */
-    memcpy(c, blob, n);
-    put32(c + n - (size_t)n_threads * 20 + 8, 1);
-    ASSERT_EQ_INT(decode_reason(c, n), KL_R_CALLTREE_CORRUPT);
+
+    /* targeted corruptions of the hand-written blob H (fields as test_codec_layout) */
+    ASSERT_EQ_INT(decode_h_with(-1, var(0)), 0);
+    static const struct {
+        int field;
+        uint64_t v;
+    } bad[] = {
+        {H_FLAGS, 2},          /* unknown flag */
+        {H_NSTR, 0xffffffffu}, /* huge counts: refused before allocating */
+        {H_NFR, 0x7fffffffu},
+        {H_NTH, 0xffffffffu},
+        {H_NNODE, KL_CALLTREE_MAX_NODES + 1}, /* over the node limit */
+        {H_NNODE, 0xffffffffffull},           /* over 32 bits */
+        {H_NSTR, 7},                          /* one string too many */
+        {H_NSTR, 5},                          /* one too few: the rest misparses */
+        {H_S0L, 200},                         /* a string running past the end */
+        {H_F0NAME, 1},                        /* first reference skips string 0 */
+        {H_F1NAME, 9},                        /* no such string */
+        {H_F0PATH, 7},                        /* path (index + 1) out of range */
+        {H_F0FLAGS, 4},                       /* unknown frame flag */
+        {H_F0LINE, 0x100000000ull},           /* line over 32 bits */
+        {H_TNAME, 0},                         /* thread name absent: "main" unreferenced */
+        {H_TN, 2},                            /* a node outside every thread */
+        {H_TN, 4},                            /* more nodes than the tree has */
+        {H_TACT, 2},                          /* active is 0 or 1 */
+        {H_N0UP, 1},                          /* a thread's first node is a root */
+        {H_N2UP, 3},                          /* up past the root */
+        {H_N1F, 2},                           /* frame out of range */
+        {H_N2D, UINT64_MAX},                  /* ends past the end of time */
+        {H_N0C, 0x100000000ull},              /* sample count over 32 bits */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (decode_h_with(bad[i].field, var(bad[i].v)) != KL_R_CALLTREE_CORRUPT)
+            KL_FAIL_("field %d = %llu: not rejected", bad[i].field, (unsigned long long)bad[i].v);
+    /* duplicate string ("b" spelled "a"), and a varint longer than it needs to be */
+    ASSERT_EQ_INT(decode_h_with(H_S2, (struct fld){RAW, 0, "a"}), KL_R_CALLTREE_CORRUPT);
+    ASSERT_EQ_INT(decode_h_with(H_NFR, (struct fld){OVERLONG, 2, NULL}), KL_R_CALLTREE_CORRUPT);
+    ASSERT_EQ_INT(decode_h_with(H_N0D, (struct fld){OVERLONG, 30, NULL}), KL_R_CALLTREE_CORRUPT);
+    /* a fingerprint is taken as stored (calltree_codec.c): any value decodes */
+    ASSERT_EQ_INT(decode_h_with(H_F0FP, (struct fld){U32, 1, NULL}), 0);
 
     /* every single-byte change: rejected, or a valid tree that re-encodes to it */
     for (size_t i = 0; i < n; i++) {
@@ -1066,6 +1257,7 @@ int main(void)
     KL_RUN(test_fingerprint);
     KL_RUN(test_function_metrics);
     KL_RUN(test_codec_roundtrip);
+    KL_RUN(test_codec_layout);
     KL_RUN(test_codec_corrupt);
     KL_RUN(test_corpus);
     KL_TEST_DONE();

@@ -267,6 +267,37 @@ static void test_function_metrics(void)
     kl_arena_release(&a);
 }
 
+/* functions_per_profile 1: each profile keeps only its best function. T1: b (self 40);
+ * T2: a and b tie at 20 -> a (fingerprint 2 < 3); T3: a 20. So a: [20, 20] sum 40, count
+ * 3 + 2 = 5, examples p2, p3; b: [40] sum 40, count 4, example p1; c never kept. */
+static void test_functions_per_profile(void)
+{
+    struct kl_arena a;
+    kl_arena_init(&a);
+    struct kl_fg_options opt = {.metrics = true, .functions_per_profile = 1};
+    struct kl_flamegraph *fg = kl_flamegraph_new(&opt);
+    add3(fg, &a, 7);
+    struct kl_fg_function *fns;
+    uint32_t n;
+    kl_flamegraph_functions(fg, &a, 0, &fns, &n);
+    ASSERT_EQ_INT(n, 2);
+    if (n == 2) {
+        ASSERT_EQ_SLICE(fns[0].name, "a");
+        ASSERT_EQ_U64(fns[0].sum_ns, 40 * MS);
+        ASSERT_EQ_U64(fns[0].count, 5);
+        ASSERT_EQ_INT(fns[0].n_examples, 2);
+        ASSERT_EQ_INT(fns[0].examples[0], 1);
+        ASSERT_EQ_INT(fns[0].examples[1], 2);
+        ASSERT_EQ_SLICE(fns[1].name, "b");
+        ASSERT_EQ_U64(fns[1].sum_ns, 40 * MS);
+        ASSERT_EQ_U64(fns[1].count, 4);
+        ASSERT_EQ_INT(fns[1].n_examples, 1);
+        ASSERT_EQ_INT(fns[1].worst, 0);
+    }
+    kl_flamegraph_free(fg);
+    kl_arena_release(&a);
+}
+
 static void test_speedscope(void)
 {
     struct kl_arena a;
@@ -403,6 +434,70 @@ static void test_merge_equals_sequential(void)
         }
     }
     kl_flamegraph_free(one);
+    kl_flamegraph_free(x);
+    kl_flamegraph_free(y);
+    kl_arena_release(&a);
+}
+
+/* Paths new to a non-empty accumulator, each called twice in one tree (kl_flamegraph_add
+ * creates a new path once per tree, in pre-order, however many calls share it):
+ *   R: main[0,100) 10 > idle[0,30) 3 > c[0,10) 1 ; main > idle[40,70) 3 > c[40,60) 2 ;
+ *      root b[100,120) 2 > c[100,110) 1 ; root b[130,140) 1 > c[130,140) 1
+ * after T1 (main, main/a, main/a/b, main/c = ids 0..3): main/idle 4, main/idle/c 5, b 6,
+ * b/c 7. main: 2 calls, 10+10 samples, 100+100 ms, self (100-60-30)+(100-30-30) = 50;
+ * main/idle: 2, 3+3, 30+30, self (30-10)+(30-20) = 30; main/idle/c: 2, 1+2, 10+20;
+ * b: 2, 2+1, 20+10, self 10+0; b/c: 2, 1+1, 10+10. The same trees merged from two
+ * accumulators (no resolving: each add goes into an empty one) give the same output. */
+static void test_new_paths_twice(void)
+{
+    static const struct tn R[] = {{0, 0, 0, 100, 10},  {4, 1, 0, 30, 3},    {3, 2, 0, 10, 1},
+                                  {4, 1, 40, 70, 3},   {3, 2, 40, 60, 2},   {2, 0, 100, 120, 2},
+                                  {3, 1, 100, 110, 1}, {2, 0, 130, 140, 1}, {3, 1, 130, 140, 1}};
+    struct kl_arena a;
+    kl_arena_init(&a);
+    struct kl_fg_options opt = {.metrics = true};
+    struct kl_flamegraph *fg = kl_flamegraph_new(&opt), *x = kl_flamegraph_new(&opt),
+                         *y = kl_flamegraph_new(&opt);
+    struct kl_err err = KL_ERR_INIT;
+    struct kl_fg_example e1 = ex_profile("p1"), e2 = ex_profile("r");
+    ASSERT_EQ_INT(
+        kl_flamegraph_add(fg, mk(&a, T1, 4, 0), &(struct kl_fg_add){.example = &e1}, &err), 0);
+    ASSERT_EQ_INT(kl_flamegraph_add(fg, mk(&a, R, 9, 0), &(struct kl_fg_add){.example = &e2}, &err),
+                  0);
+    ASSERT_EQ_INT(kl_flamegraph_n_nodes(fg), 8);
+    struct {
+        const char *p0, *p1, *p2;
+        uint32_t id;
+        uint64_t occ, samples, dur_ms, self_ms;
+    } rows[] = {
+        {"main", NULL, NULL, 0, 2, 20, 200, 50}, {"main", "idle", NULL, 4, 2, 6, 60, 30},
+        {"main", "idle", "c", 5, 2, 3, 30, 30},  {"b", NULL, NULL, 6, 2, 3, 30, 10},
+        {"b", "c", NULL, 7, 2, 2, 20, 20},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        uint32_t id = find(fg, rows[i].p0, rows[i].p1, rows[i].p2);
+        ASSERT_EQ_INT(id, rows[i].id);
+        if (id == KL_FG_ROOT)
+            continue;
+        struct kl_fg_node n;
+        kl_flamegraph_node(fg, id, &n);
+        ASSERT_EQ_U64(n.occurrences, rows[i].occ);
+        ASSERT_EQ_U64(n.sample_count, rows[i].samples);
+        ASSERT_EQ_U64(n.duration_ns, rows[i].dur_ms * MS);
+        ASSERT_EQ_U64(n.self_ns, rows[i].self_ms * MS);
+    }
+    ASSERT_EQ_INT(kl_flamegraph_add(x, mk(&a, T1, 4, 0), &(struct kl_fg_add){.example = &e1}, &err),
+                  0);
+    ASSERT_EQ_INT(kl_flamegraph_add(y, mk(&a, R, 9, 0), &(struct kl_fg_add){.example = &e2}, &err),
+                  0);
+    ASSERT_EQ_INT(kl_flamegraph_merge(x, y, &err), 0);
+    for (int kind = 0; kind < 3; kind++) {
+        char *s1 = render(kind, fg, 0), *s2 = render(kind, x, 0);
+        ASSERT_EQ_STR(s1, s2);
+        free(s1);
+        free(s2);
+    }
+    kl_flamegraph_free(fg);
     kl_flamegraph_free(x);
     kl_flamegraph_free(y);
     kl_arena_release(&a);
@@ -567,10 +662,12 @@ int main(void)
     KL_RUN(test_merge_counts);
     KL_RUN(test_percentiles);
     KL_RUN(test_function_metrics);
+    KL_RUN(test_functions_per_profile);
     KL_RUN(test_speedscope);
     KL_RUN(test_collapsed);
     KL_RUN(test_slice);
     KL_RUN(test_merge_equals_sequential);
+    KL_RUN(test_new_paths_twice);
     KL_RUN(test_diff);
     KL_RUN(test_svg);
     KL_RUN(test_errors);
