@@ -775,7 +775,17 @@ int kl_api_spans(struct kl_req *req)
         kl_uuid_hex(&u, hex);
         f.profiler_id = kl_str_make(hex, 32);
     }
-    f.segment_name = tx;
+    /* query= (Sentry's search syntax): spans carry the transaction (their segment's name),
+     * release and environment; the other keys name profile fields spans do not have */
+    if (pf.platform.ptr || pf.device_class.ptr || pf.kind)
+        return fail(req, KL_R_HTTP_BAD_REQUEST,
+                    "spans can be searched by transaction, release and environment");
+    if (tx.ptr && pf.transaction.ptr && !kl_str_eq(tx, pf.transaction))
+        return fail(req, KL_R_HTTP_BAD_REQUEST,
+                    "transaction= and query=transaction:... name different transactions");
+    f.segment_name = tx.ptr ? tx : pf.transaction;
+    f.release = pf.release;
+    f.environment = pf.environment;
     uint64_t per_page = 50, cursor = 0;
     if ((pp.ptr && (!kl_parse_u64(pp, &per_page) || per_page == 0 || per_page > 1000)) ||
         (cu.ptr && (!kl_parse_u64(cu, &cursor) || cursor > UINT32_MAX)))

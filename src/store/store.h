@@ -139,6 +139,8 @@ struct kl_span_filter {
     uint64_t project_id;        /* 0 = any */
     struct kl_str profiler_id;  /* absent = any */
     struct kl_str segment_name; /* the transaction; absent = any */
+    struct kl_str release;      /* absent = any */
+    struct kl_str environment;  /* absent = any */
     int64_t since_ns;           /* start_ns >= since_ns; 0 = no bound */
     int64_t until_ns;           /* start_ns < until_ns; 0 = no bound */
     uint32_t limit;             /* 0 = no limit */

@@ -1542,7 +1542,8 @@ static int sq_list_spans(void *impl, const struct kl_span_filter *f, kl_span_row
         "is_segment, name, segment_name, profiler_id, thread_id, thread_name, environment, "
         "release, start_ns, end_ns FROM span_links WHERE (?1 = 0 OR organization_id = ?1) AND "
         "(?2 = 0 OR project_id = ?2) AND (?3 IS NULL OR profiler_id = ?3) AND (?4 IS NULL OR "
-        "segment_name = ?4) AND start_ns >= ?5 AND start_ns < ?6 ORDER BY start_ns DESC, "
+        "segment_name = ?4) AND (?9 IS NULL OR release = ?9) AND (?10 IS NULL OR "
+        "environment = ?10) AND start_ns >= ?5 AND start_ns < ?6 ORDER BY start_ns DESC, "
         "trace_id, span_id LIMIT ?7 OFFSET ?8";
     struct sq *q = impl;
     pthread_mutex_lock(&q->rmu);
@@ -1558,6 +1559,8 @@ static int sq_list_spans(void *impl, const struct kl_span_filter *f, kl_span_row
         sqlite3_bind_int64(st, 6, f->until_ns ? f->until_ns : INT64_MAX);
         sqlite3_bind_int64(st, 7, f->limit ? (int64_t)f->limit : -1);
         sqlite3_bind_int64(st, 8, f->offset);
+        bind_str(st, 9, f->release);
+        bind_str(st, 10, f->environment);
         r = each_row(q, st, span_cb, &(struct cb){(void *)fn, ctx}, err);
     } else {
         r = db_err(err, q->r, rc, "cannot prepare span query");

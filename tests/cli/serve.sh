@@ -876,6 +876,15 @@ PY"
     spans_of "project=1&profiler_id=$P&transaction=other"
     check "transaction= filters on the segment name (none for 'other')" \
         "[ '$STATUS' = 200 ] && [ \"\$(json_field '$tmp/spans.json' 'len(d[\"data\"])')\" = 0 ]"
+    spans_of "project=1&profiler_id=$P&query=transaction%3A%2Fcheckout%20release%3Ashop%402.0.0%20environment%3Aproduction"
+    check "query= searches transaction, release and environment: 3 spans" \
+        "[ '$STATUS' = 200 ] && [ \"\$(json_field '$tmp/spans.json' 'len(d[\"data\"])')\" = 3 ]"
+    spans_of "project=1&profiler_id=$P&query=release%3Ashop%401.0.0"
+    check "query=release:<another release>: none" \
+        "[ '$STATUS' = 200 ] && [ \"\$(json_field '$tmp/spans.json' 'len(d[\"data\"])')\" = 0 ]"
+    spans_of "project=1&query=platform%3Ajavascript"
+    check "query= on a field spans do not have (platform): 400 http.bad_request" \
+        "[ '$STATUS' = 400 ] && [ \"\$(json_field '$tmp/spans.json' 'd[\"error\"][\"reason\"]')\" = http.bad_request ]"
     spans_of "profiler_id=nope"
     check "a profiler_id that is not a uuid: 400 http.bad_request" \
         "[ '$STATUS' = 400 ] && [ \"\$(json_field '$tmp/spans.json' 'd[\"error\"][\"reason\"]')\" = http.bad_request ]"
