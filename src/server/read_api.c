@@ -38,6 +38,19 @@ static int reply_buf(struct kl_req *req, struct kl_buf *b)
     return rc;
 }
 
+/* Close a paged list {"data":[...], "next_cursor": N|null}: the caller asked the store for
+ * one row more than a page (n > per_page means there is a next page). */
+static void end_page(struct kl_jw *w, uint64_t n, uint64_t per_page, uint64_t cursor)
+{
+    kl_jw_arr_end(w);
+    kl_jw_key(w, "next_cursor");
+    if (n > per_page)
+        kl_jw_u64(w, cursor + per_page);
+    else
+        kl_jw_null(w);
+    kl_jw_obj_end(w);
+}
+
 /* Organization by slug or id: kiln has one organization, "default" (id 1). */
 static bool org_ok(struct kl_req *req, uint64_t *org_id)
 {
@@ -259,13 +272,7 @@ int kl_api_profiles(struct kl_req *req)
         kl_buf_release(&b);
         return kl_http_reply_error(req, &err);
     }
-    kl_jw_arr_end(&c.w);
-    kl_jw_key(&c.w, "next_cursor");
-    if (c.n > per_page)
-        kl_jw_u64(&c.w, cursor + per_page);
-    else
-        kl_jw_null(&c.w);
-    kl_jw_obj_end(&c.w);
+    end_page(&c.w, c.n, per_page, cursor);
     return reply_buf(req, &b);
 }
 
@@ -807,12 +814,6 @@ int kl_api_spans(struct kl_req *req)
         kl_buf_release(&b);
         return kl_http_reply_error(req, &err);
     }
-    kl_jw_arr_end(&c.w);
-    kl_jw_key(&c.w, "next_cursor");
-    if (c.n > per_page)
-        kl_jw_u64(&c.w, cursor + per_page);
-    else
-        kl_jw_null(&c.w);
-    kl_jw_obj_end(&c.w);
+    end_page(&c.w, c.n, per_page, cursor);
     return reply_buf(req, &b);
 }

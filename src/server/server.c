@@ -157,14 +157,20 @@ static int enqueue_body(struct kl_req *req, uint64_t org_id, uint64_t project_id
     return 0;
 }
 
+/* Relay's auth from the query string and headers (the envelope's dsn comes later). */
+static int request_auth(struct kl_req *req, struct kl_sentry_auth *auth, struct kl_err *err)
+{
+    struct kl_auth_input in;
+    kl_auth_input_from_req(req, &in);
+    return kl_sentry_auth_from_parts(req->arena, &in, auth, err);
+}
+
 static int handle_envelope(struct kl_req *req)
 {
     struct kl_server *s = req->app;
     struct kl_err err = KL_ERR_INIT;
-    struct kl_auth_input in;
     struct kl_sentry_auth auth;
-    kl_auth_input_from_req(req, &in);
-    if (kl_sentry_auth_from_parts(req->arena, &in, &auth, &err) < 0)
+    if (request_auth(req, &auth, &err) < 0)
         return reject(req, &err);
 
     struct kl_envelope *env =
@@ -234,10 +240,8 @@ static int handle_relay_msg(struct kl_req *req)
 {
     struct kl_server *s = req->app;
     struct kl_err err = KL_ERR_INIT;
-    struct kl_auth_input in;
     struct kl_sentry_auth auth;
-    kl_auth_input_from_req(req, &in);
-    if (kl_sentry_auth_from_parts(req->arena, &in, &auth, &err) < 0)
+    if (request_auth(req, &auth, &err) < 0)
         return reject(req, &err);
     if (auth.source == KL_AUTH_NONE) { /* no envelope header dsn to fall back on */
         kl_err_set(&err, KL_R_AUTH_MISSING,
