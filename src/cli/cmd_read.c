@@ -60,10 +60,13 @@ const char kl_cmd_query_help[] =
     "               (e.g. --before-query release:1.0 --after-query release:2.0)\n"
     "  occurrences  detected performance issues (main-thread I/O, JSON, regex, image\n"
     "               decode, frame drops...)\n"
+    "  spans        spans linked to continuous-profiling chunks (SDK span items and\n"
+    "               transactions naming a profiler), newest first; --profiler-id narrows,\n"
+    "               --query takes transaction:, release: and environment:\n"
     "\n"
     "filters: --project ID, --query Q (see `kiln flamegraph --help`), --since T, --until T,\n"
     "         --before-query/--before-since/--before-until, --after-query/--after-since/\n"
-    "         --after-until, --type N (occurrences), --limit N\n";
+    "         --after-until, --type N (occurrences), --profiler-id ID (spans), --limit N\n";
 
 struct read_opts {
     const char *data, *out, *input, *format;
@@ -72,6 +75,7 @@ struct read_opts {
     uint64_t project, limit, type;
     bool metrics, diff, weight_ns;
     const char *what;
+    const char *profiler_id;
 };
 
 static int parse(int argc, char **argv, struct read_opts *o, const char *cmd)
@@ -141,6 +145,8 @@ static int parse(int argc, char **argv, struct read_opts *o, const char *cmd)
             n = &o->limit;
         else if (!strcmp(a, "--type"))
             n = &o->type;
+        else if (!strcmp(a, "--profiler-id"))
+            o->profiler_id = v;
         else {
             fprintf(stderr, "kiln: unknown option '%s'; see 'kiln %s --help'\n", a, cmd);
             return 2;
@@ -372,14 +378,25 @@ static int q_occurrence(void *ctx, const struct kl_occurrence_row *r)
     return 0;
 }
 
+static int q_span(void *ctx, const struct kl_stored_span *r)
+{
+    struct kl_buf *b = ctx;
+    struct kl_jw w;
+    kl_jw_init(&w, b);
+    kl_query_write_span_row(&w, r, KL_STR_NULL);
+    line(b);
+    return 0;
+}
+
 int kl_cmd_query(int argc, char **argv)
 {
     struct read_opts o;
     int rc = parse(argc, argv, &o, "query");
     if (rc)
         return rc;
-    if (!o.what || (strcmp(o.what, "profiles") && strcmp(o.what, "functions") &&
-                    strcmp(o.what, "trends") && strcmp(o.what, "occurrences"))) {
+    if (!o.what ||
+        (strcmp(o.what, "profiles") && strcmp(o.what, "functions") && strcmp(o.what, "trends") &&
+         strcmp(o.what, "occurrences") && strcmp(o.what, "spans"))) {
         fputs(kl_cmd_query_help, stderr);
         return 2;
     }
@@ -403,6 +420,27 @@ int kl_cmd_query(int argc, char **argv)
             rc = 0;
     } else if (!strcmp(o.what, "occurrences")) {
         if (kl_store_list_occurrences(s, &f, (int)o.type, q_occurrence, &b, &err) == 0)
+            rc = 0;
+    } else if (!strcmp(o.what, "spans")) {
+        struct kl_span_filter sf;
+        char hex[33];
+        if (kl_query_span_filter(&f, KL_STR_NULL, &sf, &err) < 0) {
+            kl_cli_error(&err);
+            rc = 2;
+            goto out;
+        }
+        if (o.profiler_id) {
+            struct kl_uuid u;
+            if (!kl_uuid_parse(kl_str_c(o.profiler_id), &u)) {
+                fprintf(stderr, "kiln: --profiler-id takes a uuid, not '%s'\n", o.profiler_id);
+                rc = 2;
+                goto out;
+            }
+            kl_uuid_hex(&u, hex);
+            sf.profiler_id = kl_str_make(hex, 32);
+        }
+        sf.limit = f.limit;
+        if (kl_store_list_spans(s, &sf, q_span, &b, &err) == 0)
             rc = 0;
     } else if (!strcmp(o.what, "functions")) {
         struct kl_query_function *fs;

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <unistd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -531,5 +532,66 @@ void kl_query_write_profile_row(struct kl_jw *w, const struct kl_profile_row *r,
     kl_jw_u64(w, r->duration_ns);
     kl_jw_key(w, "samples");
     kl_jw_u64(w, r->sample_count);
+    kl_jw_obj_end(w);
+}
+
+int kl_query_span_filter(const struct kl_profile_filter *pf, struct kl_str transaction,
+                         struct kl_span_filter *out, struct kl_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (pf->platform.ptr || pf->device_class.ptr || pf->kind)
+        return kl_err_set(err, KL_R_HTTP_BAD_REQUEST,
+                          "spans can be searched by transaction, release and environment");
+    if (transaction.ptr && pf->transaction.ptr && !kl_str_eq(transaction, pf->transaction))
+        return kl_err_set(err, KL_R_HTTP_BAD_REQUEST,
+                          "transaction and query=transaction:... name different transactions");
+    out->organization_id = pf->organization_id;
+    out->project_id = pf->project_id;
+    out->since_ns = pf->since_ns;
+    out->until_ns = pf->until_ns;
+    out->segment_name = transaction.ptr ? transaction : pf->transaction;
+    out->release = pf->release;
+    out->environment = pf->environment;
+    return 0;
+}
+
+void kl_query_write_span_row(struct kl_jw *w, const struct kl_stored_span *r, struct kl_str org)
+{
+    char st[48], en[48];
+    kl_rfc3339_format(r->start_ns, st);
+    kl_rfc3339_format(r->end_ns, en);
+    kl_jw_obj_begin(w);
+    kl_jw_key(w, "project_id");
+    kl_jw_u64(w, r->project_id);
+    kl_jw_key_str_or_null(w, "trace_id", r->trace_id);
+    kl_jw_key_str_or_null(w, "span_id", r->span_id);
+    kl_jw_key_str_or_null(w, "parent_span_id", r->parent_span_id);
+    kl_jw_key_str_or_null(w, "segment_id", r->segment_id);
+    kl_jw_key(w, "is_segment");
+    kl_jw_bool(w, r->is_segment);
+    kl_jw_key_str_or_null(w, "name", r->name);
+    kl_jw_key_str_or_null(w, "segment_name", r->segment_name);
+    kl_jw_key_str_or_null(w, "profiler_id", r->profiler_id);
+    kl_jw_key_str_or_null(w, "thread_id", r->thread_id);
+    kl_jw_key_str_or_null(w, "thread_name", r->thread_name);
+    kl_jw_key_str_or_null(w, "environment", r->environment);
+    kl_jw_key_str_or_null(w, "release", r->release);
+    kl_jw_key(w, "start");
+    kl_jw_cstr(w, st);
+    kl_jw_key(w, "end");
+    kl_jw_cstr(w, en);
+    kl_jw_key(w, "duration_ns");
+    kl_jw_i64(w, r->end_ns - r->start_ns);
+    if (org.ptr) {
+        /* RFC 3339 needs no escaping in a query: digits, '-', ':', '.', 'T', 'Z' */
+        char url[512];
+        snprintf(url, sizeof url,
+                 "/api/0/organizations/%.*s/profiling/chunks/?project=%llu&profiler_id=%.*s"
+                 "&start=%s&end=%s",
+                 (int)org.len, org.ptr, (unsigned long long)r->project_id, (int)r->profiler_id.len,
+                 r->profiler_id.ptr ? r->profiler_id.ptr : "", st, en);
+        kl_jw_key(w, "chunks_url");
+        kl_jw_cstr(w, url);
+    }
     kl_jw_obj_end(w);
 }

@@ -79,4 +79,14 @@ void kl_query_write_function(struct kl_jw *w, const struct kl_query_function *f)
 void kl_query_write_profile_row(struct kl_jw *w, const struct kl_profile_row *r,
                                 const char *time_key);
 
+/* Linked spans (ingest/span.h): the span filter for a profile filter (its query= keys
+ * transaction, release and environment; the others name profile fields spans do not have:
+ * http.bad_request), narrowed to transaction when given (it must agree with the query's). */
+int kl_query_span_filter(const struct kl_profile_filter *pf, struct kl_str transaction,
+                         struct kl_span_filter *out, struct kl_err *err);
+/* One linked span: ids, names, thread, environment, release, start/end (RFC 3339),
+ * duration_ns; with an organization slug also chunks_url, the chunks request
+ * (/api/0/organizations/<org>/profiling/chunks/) that covers exactly the span. */
+void kl_query_write_span_row(struct kl_jw *w, const struct kl_stored_span *r, struct kl_str org);
+
 #endif

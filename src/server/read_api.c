@@ -722,43 +722,7 @@ static int span_row(void *ctx, const struct kl_stored_span *r)
     struct span_list *c = ctx;
     if (c->n++ >= c->max)
         return 1;
-    struct kl_jw *w = &c->w;
-    char st[48], en[48];
-    kl_rfc3339_format(r->start_ns, st);
-    kl_rfc3339_format(r->end_ns, en);
-    kl_jw_obj_begin(w);
-    kl_jw_key(w, "project_id");
-    kl_jw_u64(w, r->project_id);
-    kl_jw_key_str_or_null(w, "trace_id", r->trace_id);
-    kl_jw_key_str_or_null(w, "span_id", r->span_id);
-    kl_jw_key_str_or_null(w, "parent_span_id", r->parent_span_id);
-    kl_jw_key_str_or_null(w, "segment_id", r->segment_id);
-    kl_jw_key(w, "is_segment");
-    kl_jw_bool(w, r->is_segment);
-    kl_jw_key_str_or_null(w, "name", r->name);
-    kl_jw_key_str_or_null(w, "segment_name", r->segment_name);
-    kl_jw_key_str_or_null(w, "profiler_id", r->profiler_id);
-    kl_jw_key_str_or_null(w, "thread_id", r->thread_id);
-    kl_jw_key_str_or_null(w, "thread_name", r->thread_name);
-    kl_jw_key_str_or_null(w, "environment", r->environment);
-    kl_jw_key_str_or_null(w, "release", r->release);
-    kl_jw_key(w, "start");
-    kl_jw_cstr(w, st);
-    kl_jw_key(w, "end");
-    kl_jw_cstr(w, en);
-    kl_jw_key(w, "duration_ns");
-    kl_jw_i64(w, r->end_ns - r->start_ns);
-    /* the chunks endpoint's request for exactly this span (RFC 3339 needs no escaping in a
-     * query: digits, '-', ':', '.', 'T', 'Z') */
-    char url[512];
-    snprintf(url, sizeof url,
-             "/api/0/organizations/%.*s/profiling/chunks/?project=%llu&profiler_id=%.*s"
-             "&start=%s&end=%s",
-             (int)c->org.len, c->org.ptr, (unsigned long long)r->project_id,
-             (int)r->profiler_id.len, r->profiler_id.ptr ? r->profiler_id.ptr : "", st, en);
-    kl_jw_key(w, "chunks_url");
-    kl_jw_cstr(w, url);
-    kl_jw_obj_end(w);
+    kl_query_write_span_row(&c->w, r, c->org);
     return 0;
 }
 
@@ -767,13 +731,12 @@ int kl_api_spans(struct kl_req *req)
     struct kl_profile_filter pf;
     if (filter_from(req, "", &pf) < 0)
         return 0;
-    struct kl_span_filter f = {0};
-    f.organization_id = pf.organization_id;
-    f.project_id = pf.project_id;
-    f.since_ns = pf.since_ns;
-    f.until_ns = pf.until_ns;
     struct kl_str pid = kl_req_query(req, "profiler_id"), tx = kl_req_query(req, "transaction"),
                   pp = kl_req_query(req, "per_page"), cu = kl_req_query(req, "cursor");
+    struct kl_span_filter f;
+    struct kl_err ferr = KL_ERR_INIT;
+    if (kl_query_span_filter(&pf, tx, &f, &ferr) < 0)
+        return kl_http_reply_error(req, &ferr);
     char hex[33];
     if (pid.ptr) {
         struct kl_uuid u;
@@ -782,17 +745,6 @@ int kl_api_spans(struct kl_req *req)
         kl_uuid_hex(&u, hex);
         f.profiler_id = kl_str_make(hex, 32);
     }
-    /* query= (Sentry's search syntax): spans carry the transaction (their segment's name),
-     * release and environment; the other keys name profile fields spans do not have */
-    if (pf.platform.ptr || pf.device_class.ptr || pf.kind)
-        return fail(req, KL_R_HTTP_BAD_REQUEST,
-                    "spans can be searched by transaction, release and environment");
-    if (tx.ptr && pf.transaction.ptr && !kl_str_eq(tx, pf.transaction))
-        return fail(req, KL_R_HTTP_BAD_REQUEST,
-                    "transaction= and query=transaction:... name different transactions");
-    f.segment_name = tx.ptr ? tx : pf.transaction;
-    f.release = pf.release;
-    f.environment = pf.environment;
     uint64_t per_page = 50, cursor = 0;
     if ((pp.ptr && (!kl_parse_u64(pp, &per_page) || per_page == 0 || per_page > 1000)) ||
         (cu.ptr && (!kl_parse_u64(cu, &cursor) || cursor > UINT32_MAX)))

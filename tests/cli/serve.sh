@@ -895,6 +895,14 @@ PY"
     check "the same span envelope posted again: 200, still 3 spans" \
         "[ '$STATUS' = 200 ] && [ \"\$(json_field '$tmp/spans.json' 'len(d[\"data\"])')\" = 3 ]"
 
+    "$kiln" query --data "$data5" spans --profiler-id "$P" --query 'release:shop@2.0.0' \
+        >"$tmp/qspans.jsonl" 2>"$tmp/qspans.err"
+    check "kiln query spans --profiler-id (while the server runs): the same 3 spans" \
+        "[ \"\$(wc -l <'$tmp/qspans.jsonl')\" = 3 ] && \"\$PY\" -c 'import json,sys; rows=[json.loads(l) for l in open(sys.argv[1])]; assert all(r[\"profiler_id\"] == sys.argv[2] and \"chunks_url\" not in r for r in rows)' '$tmp/qspans.jsonl' '$P'"
+    "$kiln" query --data "$data5" spans --query 'platform:node' >/dev/null 2>"$tmp/qspans.err"
+    check "kiln query spans --query platform:...: exit 2 with the reason" \
+        "[ \$? = 2 ] && grep -q 'transaction, release and environment' '$tmp/qspans.err'"
+
     # SDKs v8-v10: a transaction-only envelope names the profiler; the chunk comes alone
     P2=$("$PY" -c 'import uuid; print(uuid.uuid4().hex)')
     S2=$(($(date +%s) - 5))
