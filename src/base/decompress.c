@@ -266,6 +266,26 @@ static void free_cb(void *p)
     free(p);
 }
 
+size_t kl_decompress_size_hint(enum kl_encoding enc, const char *in, size_t n, size_t max_out)
+{
+    if (max_out > SIZE_MAX / 2)
+        max_out = SIZE_MAX / 2;
+    size_t hint = n > SIZE_MAX / 4 ? SIZE_MAX / 4 : n * 4;
+    if (enc == KL_ENC_IDENTITY)
+        hint = n;
+    else if (enc == KL_ENC_GZIP && n >= 18) {
+        const unsigned char *t = (const unsigned char *)in + n - 4;
+        hint = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+    } else if (enc == KL_ENC_ZSTD) {
+        unsigned long long fcs = ZSTD_getFrameContentSize(in, n);
+        if (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs != ZSTD_CONTENTSIZE_ERROR)
+            hint = fcs > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)fcs + 1;
+    }
+    if (enc != KL_ENC_IDENTITY && hint < MIN_INITIAL_CAP)
+        hint = MIN_INITIAL_CAP;
+    return hint > max_out + 1 ? max_out + 1 : hint;
+}
+
 int kl_decompress(struct kl_arena *a, enum kl_encoding enc, const char *in, size_t n,
                   size_t max_out, char **out, size_t *out_len, struct kl_err *err)
 {

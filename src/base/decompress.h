@@ -65,6 +65,11 @@ int kl_encoding_from_header(struct kl_str value, enum kl_encoding *out, struct k
  * has no magic and is never guessed. */
 enum kl_encoding kl_encoding_sniff(const char *in, size_t n);
 
+/* The size kl_decompress will first allocate for in[0..n): gzip's ISIZE, zstd's frame
+ * content size, else 4x the input, at least 64 KiB, at most max_out + 1. Attacker-controlled
+ * like its sources: a budget may reserve it up front, then settle on the real size. */
+size_t kl_decompress_size_hint(enum kl_encoding enc, const char *in, size_t n, size_t max_out);
+
 /* Decompress in[0..n) with enc into a new buffer of at most max_out bytes plus KL_PADDING
  * zero bytes. Returns 0 or -1 (err filled, nothing allocated survives).
  * OUT: *out (see Ownership above: arena-owned when a != NULL, else caller frees),

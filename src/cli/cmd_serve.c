@@ -71,6 +71,8 @@ const char kl_cmd_serve_help[] =
     "  --queue-max-mb N       bytes of unprocessed envelopes held before answering 429\n"
     "                         (default 1024)\n"
     "  --queue-max-records N  envelopes held before answering 429 (default 100000)\n"
+    "  --inflight-max-mb N    request bodies held in memory at once, as received and\n"
+    "                         decoded, before answering 503 (default 1024)\n"
     "  --public-host HOST     host[:port] to print in the DSN (default: the listen address)\n"
     "  --log-level LEVEL      debug | info | warn | error (default info)\n"
     "\n"
@@ -119,6 +121,8 @@ int kl_cmd_serve(int argc, char **argv)
             cfg.workers = (unsigned)n;
         } else if (!strcmp(a, "--queue-max-mb") && numeric && n >= 1) {
             cfg.queue_max_bytes = n << 20;
+        } else if (!strcmp(a, "--inflight-max-mb") && numeric && n >= 1 && n <= (1u << 20)) {
+            cfg.inflight_max_bytes = n << 20;
         } else if (!strcmp(a, "--queue-max-records") && numeric && n >= 1) {
             cfg.queue_max_records = n;
         } else if (!strcmp(a, "--public-host")) {

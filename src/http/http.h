@@ -22,6 +22,13 @@
  * max_body_bytes as they arrive (chunked bodies too) -> body complete: decoded with
  * kl_decompress within max_decoded_bytes (413 envelope.too_large, 400 bad_compression)
  * -> handler -> response queued -> arena released when MHD reports the request done.
+ * Memory: every body byte held (the raw buffer as it grows, then the decoded copy) is
+ * reserved first from one budget shared by all connections (max_inflight_bytes); a request
+ * that does not fit gets 503 http.overloaded with Retry-After and its body is dropped, so
+ * many large uploads at once cannot exhaust memory. The decoded copy is reserved at the
+ * decoder's first allocation (kl_decompress_size_hint) and settled on its real size; only a
+ * body that outgrows its hint (deflate without a size, a lying ISIZE) briefly holds more,
+ * at most max_decoded_bytes.
  *
  * Threads (dependency-bench.md §7, measured here): MHD's internal polling threads with epoll
  * and a pool of `threads` (default 2) was the fastest libmicrohttpd mode, 34k req/s of 100 KB
@@ -63,6 +70,7 @@ struct kl_metrics;
 #define KL_HTTP_DEFAULT_THREADS 2
 #define KL_HTTP_DEFAULT_TIMEOUT_S 30
 #define KL_HTTP_DEFAULT_MAX_CONNECTIONS 1000
+#define KL_HTTP_DEFAULT_MAX_INFLIGHT ((size_t)1 << 30) /* reliability.md: 1 GiB in flight */
 #define KL_HTTP_MAX_PARAMS 8
 #define KL_HTTP_MAX_QUERY 32
 #define KL_HTTP_MAX_EXTRA_HEADERS 16
@@ -76,6 +84,9 @@ struct kl_http_config {
     size_t max_decoded_bytes;   /* after Content-Encoding; 0: KL_HTTP_DEFAULT_MAX_BODY */
     unsigned timeout_s;         /* idle connection timeout; 0: KL_HTTP_DEFAULT_TIMEOUT_S */
     unsigned max_connections;   /* 0: KL_HTTP_DEFAULT_MAX_CONNECTIONS */
+    size_t max_inflight_bytes;  /* request bodies held at once, as received and decoded,
+                                   across all connections: beyond it 503 http.overloaded
+                                   with Retry-After; 0: KL_HTTP_DEFAULT_MAX_INFLIGHT */
     unsigned drain_timeout_ms;  /* kl_http_stop waits this long for in-flight requests;
                                    0: 10000 */
     struct kl_metrics *metrics; /* optional: requests by route and status, latency */

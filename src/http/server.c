@@ -44,6 +44,7 @@ struct kl_http_server {
     void *app;
     uint16_t port;
     _Atomic unsigned in_flight;
+    _Atomic size_t budget_used; /* body bytes reserved by all connections (max_inflight) */
     _Atomic bool stopping;
     struct kl_metric_family *m_requests;
     struct kl_metric_family *m_latency;
@@ -64,7 +65,37 @@ struct kl_http_conn {
     struct kl_err pending; /* answer to give once MHD allows it */
     char *buf;             /* raw body (malloc), KL_PADDING spare bytes after cap */
     size_t len, cap;
+    size_t reserved; /* bytes of the server's in-flight budget this request holds */
 };
+
+/* Take n bytes of the in-flight budget for c; false (nothing taken) when they do not fit. */
+static bool budget_take(struct kl_http_conn *c, size_t n)
+{
+    struct kl_http_server *s = c->srv;
+    size_t used = atomic_load(&s->budget_used);
+    do {
+        if (n > s->cfg.max_inflight_bytes || used > s->cfg.max_inflight_bytes - n)
+            return false;
+    } while (!atomic_compare_exchange_weak(&s->budget_used, &used, used + n));
+    c->reserved += n;
+    return true;
+}
+
+static void budget_give(struct kl_http_conn *c, size_t n)
+{
+    if (n > c->reserved)
+        n = c->reserved;
+    atomic_fetch_sub(&c->srv->budget_used, n);
+    c->reserved -= n;
+}
+
+static void overloaded(struct kl_http_conn *c, struct kl_err *e)
+{
+    kl_err_set(e, KL_R_HTTP_OVERLOADED,
+               "the server holds %zu bytes of request bodies (limit %zu); retry later",
+               atomic_load(&c->srv->budget_used), c->srv->cfg.max_inflight_bytes);
+    kl_http_add_header(&c->req, "Retry-After", "1");
+}
 
 /* ==================================================================================== */
 /* Small helpers                                                                         */
@@ -444,6 +475,12 @@ static enum MHD_Result on_headers(struct kl_http_conn *c, const char *method)
             return answer_error(c, &e);
         }
         c->cap = (size_t)n;
+        /* the whole declared body is reserved now, so a refusal comes before any byte is
+         * read (as the 413 does) */
+        if (!budget_take(c, (size_t)n)) {
+            overloaded(c, &e);
+            return answer_error(c, &e);
+        }
     }
 
     struct kl_str ce = kl_req_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING);
@@ -495,6 +532,17 @@ static enum MHD_Result on_body(struct kl_http_conn *c, const char *data, size_t 
         size_t want = c->cap ? c->cap : INITIAL_BODY_CAP;
         while (want < c->len + n)
             want = want > max / 2 ? max : want * 2;
+        size_t held = c->reserved; /* only the raw body is reserved while it arrives */
+        if (want > held && !budget_take(c, want - held)) {
+            overloaded(c, &c->pending);
+            c->discarding = true;
+            c->discarded = n;
+            free(c->buf);
+            c->buf = NULL;
+            budget_give(c, c->reserved);
+            c->len = c->cap = 0;
+            return MHD_YES;
+        }
         c->buf = kl_xrealloc(c->buf, want + KL_PADDING);
         c->cap = want;
     }
@@ -531,9 +579,22 @@ static enum MHD_Result on_complete(struct kl_http_conn *c)
         char *out;
         size_t out_len;
         struct kl_err e = KL_ERR_INIT;
-        if (kl_decompress(r->arena, r->encoding, c->buf ? c->buf : "", c->len,
-                          s->cfg.max_decoded_bytes, &out, &out_len, &e) < 0)
+        const char *in = c->buf ? c->buf : "";
+        size_t hint = kl_decompress_size_hint(r->encoding, in, c->len, s->cfg.max_decoded_bytes);
+        if (!budget_take(c, hint)) {
+            overloaded(c, &e);
             return answer_error(c, &e);
+        }
+        if (kl_decompress(r->arena, r->encoding, in, c->len, s->cfg.max_decoded_bytes, &out,
+                          &out_len, &e) < 0)
+            return answer_error(c, &e);
+        /* settle the reservation on the real size */
+        if (out_len < hint)
+            budget_give(c, hint - out_len);
+        else if (out_len > hint && !budget_take(c, out_len - hint)) {
+            overloaded(c, &e);
+            return answer_error(c, &e);
+        }
         r->body = out;
         r->body_len = out_len;
     }
@@ -623,6 +684,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     }
     free(c->buf);
     kl_arena_release(&c->arena);
+    budget_give(c, c->reserved);
     free(c);
     kl_gauge_add(s->m_in_flight, -1);
     atomic_fetch_sub(&s->in_flight, 1);
@@ -649,6 +711,8 @@ struct kl_http_server *kl_http_start(const struct kl_http_config *cfg,
         s->cfg.timeout_s = KL_HTTP_DEFAULT_TIMEOUT_S;
     if (!s->cfg.max_connections)
         s->cfg.max_connections = KL_HTTP_DEFAULT_MAX_CONNECTIONS;
+    if (!s->cfg.max_inflight_bytes)
+        s->cfg.max_inflight_bytes = KL_HTTP_DEFAULT_MAX_INFLIGHT;
     if (!s->cfg.drain_timeout_ms)
         s->cfg.drain_timeout_ms = 10000;
     s->routes = routes;

@@ -965,6 +965,7 @@ struct kl_server *kl_server_start(const struct kl_server_config *cfg, struct kl_
     hc.addr = cfg->addr;
     hc.port = cfg->port;
     hc.thread_per_connection = true; /* appends block on the queue's group commit */
+    hc.max_inflight_bytes = (size_t)cfg->inflight_max_bytes;
     hc.metrics = s->metrics;
     s->http = kl_http_start(&hc, routes, sizeof routes / sizeof routes[0], s, err);
     if (!s->http)

@@ -48,7 +48,8 @@ struct kl_server_config {
     unsigned workers;     /* 0: one per core */
     uint64_t queue_max_bytes;
     uint64_t queue_max_records;
-    const char *public_host; /* host[:port] printed in DSNs; NULL: addr:port */
+    uint64_t inflight_max_bytes; /* request bodies held at once; 0: the HTTP default (1 GiB) */
+    const char *public_host;     /* host[:port] printed in DSNs; NULL: addr:port */
 };
 
 struct kl_server;

@@ -952,6 +952,36 @@ else
     no "kiln serve for the span tests starts" "$(tail -5 "$tmp/spans.err")"
 fi
 
+# ---- 13. the in-flight memory budget: 503 at -1, = and +1 ---------------------------------
+tick "in-flight memory budget"
+# --inflight-max-mb 1: a plain body holds its Content-Length, a gzip'd one its wire bytes and
+# then its decoded size; past the budget the answer is 503 http.overloaded with Retry-After
+data6=$tmp/data6
+: >"$tmp/ledger6.jsonl"
+LEDGER=$tmp/ledger6.jsonl
+if start_server budget "$data6" --workers 1 --inflight-max-mb 1; then
+    BQ="$BASE/api/1/envelope/?sentry_key=$KEY&sentry_version=7"
+    for d in -1 0; do
+        mkenv padded-total --size $((MiB + d))
+        accept "plain envelope of 1 MiB $(edge "$d") with --inflight-max-mb 1" "$BQ" "${CT[@]}"
+    done
+    mkenv padded-total --size $((MiB + 1))
+    reject "plain envelope of 1 MiB +1 with --inflight-max-mb 1" 503 http.overloaded "$BQ" "${CT[@]}"
+    check "the 503 carries Retry-After" "[ \"\$(header Retry-After)\" = 1 ]"
+    mkenv padded-total --size $((MiB - 100)) --gzip # > 100 bytes on the wire
+    reject "gzip'd envelope whose wire + decoded bytes pass 1 MiB" 503 http.overloaded "$BQ" \
+        "${CT[@]}" -H 'Content-Encoding: gzip'
+    mkenv padded-total --size $((MiB / 2)) --gzip
+    accept "gzip'd envelope of 512 KiB decoded (fits)" "$BQ" "${CT[@]}" -H 'Content-Encoding: gzip'
+    # every answered request gave its bytes back: the budget is whole again
+    mkenv padded-total --size "$MiB"
+    accept "after all that, a 1 MiB body fits again (nothing leaked from the budget)" "$BQ" "${CT[@]}"
+    settle "$data6" "$(items_expected "$tmp/ledger6.jsonl")" 10
+    stop_server "$SRV" 10
+else
+    no "kiln serve --inflight-max-mb 1 starts" "$(tail -5 "$tmp/budget.err")"
+fi
+
 echo "# serve.sh took $(($(date +%s) - t_start)) s"
 if [ "$fail" -gt 0 ]; then
     echo "# server errors and warnings (last 10):"
