@@ -275,33 +275,6 @@ static struct kl_str nz(struct kl_str s)
     return s.ptr ? s : KL_STR("");
 }
 
-/* Decimal digits of v at p (no terminator). Returns the length. */
-static size_t fmt_u64(uint64_t v, char *p)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        p[i] = tmp[n - 1 - i];
-    return n;
-}
-
-static size_t fmt_u32(uint32_t v, char *p)
-{
-    char tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        p[i] = tmp[n - 1 - i];
-    return n;
-}
-
 struct kl_flamegraph *kl_flamegraph_new(const struct kl_fg_options *opt)
 {
     struct kl_flamegraph *fg = kl_xcalloc(1, sizeof *fg);
@@ -1665,7 +1638,7 @@ static char *batch_room(struct batch *b, size_t n)
 static void batch_u64(struct batch *b, uint64_t v)
 {
     char *p = batch_room(b, 20);
-    b->len += fmt_u64(v, p);
+    b->len += kl_fmt_u64(v, p);
 }
 
 /* The text of the previous sample's frame path, "[f0,f1,...": post-order samples share
@@ -1711,7 +1684,7 @@ static void pathtext_write(struct pathtext *pt, const struct kl_flamegraph *fg,
         pt->node[k] = pt->up[k];
         if (k)
             pt->buf[pt->len++] = ',';
-        pt->len += fmt_u32(fout[fg->nodes[pt->up[k]].frame], pt->buf + pt->len);
+        pt->len += kl_fmt_u64(fout[fg->nodes[pt->up[k]].frame], pt->buf + pt->len);
     }
     pt->depth = d + 1;
     pt->buf[pt->len] = ']';
@@ -1885,7 +1858,7 @@ int kl_flamegraph_write_speedscope(struct kl_flamegraph *fg, const struct kl_fg_
             }
             if (x > xoff[v])
                 p[len++] = ',';
-            len += fmt_u32(exout[e], p + len);
+            len += kl_fmt_u64(exout[e], p + len);
         }
         if (direct) {
             kl_jw_arr_end(&w);

@@ -74,16 +74,10 @@ bool kl_parse_hex_u64(struct kl_str s, uint64_t *out)
         return false;
     uint64_t v = 0;
     for (size_t i = 0; i < s.len; i++) {
-        unsigned c = (unsigned char)s.ptr[i], d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
+        int d = kl_hex_digit(s.ptr[i]);
+        if (d < 0)
             return false;
-        v = (v << 4) | d;
+        v = (v << 4) | (unsigned)d;
     }
     *out = v;
     return true;

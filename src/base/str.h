@@ -71,6 +71,17 @@ int kl_str_cmp(struct kl_str a, struct kl_str b);
 bool kl_parse_u64(struct kl_str s, uint64_t *out);
 /* Parse a decimal i64 with optional '-'. */
 bool kl_parse_i64(struct kl_str s, int64_t *out);
+/* The value of one hex digit (either case), or -1. */
+static inline int kl_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 /* Parse "0x..." (or bare) hex into u64; false on junk or more than 64 bits. */
 bool kl_parse_hex_u64(struct kl_str s, uint64_t *out);
 

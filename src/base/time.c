@@ -204,17 +204,6 @@ int64_t kl_monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool kl_uuid_parse(struct kl_str s, struct kl_uuid *out)
 {
     const char *p = s.ptr;
@@ -225,7 +214,7 @@ bool kl_uuid_parse(struct kl_str s, struct kl_uuid *out)
         p++, n -= 2;
     if (n == 32) {
         for (int i = 0; i < 16; i++) {
-            int a = hexval(p[2 * i]), b = hexval(p[2 * i + 1]);
+            int a = kl_hex_digit(p[2 * i]), b = kl_hex_digit(p[2 * i + 1]);
             if (a < 0 || b < 0)
                 return false;
             out->b[i] = (uint8_t)(a << 4 | b);
@@ -241,7 +230,7 @@ bool kl_uuid_parse(struct kl_str s, struct kl_uuid *out)
                 i++;
                 continue;
             }
-            int a = hexval(p[i]), b = hexval(p[i + 1]);
+            int a = kl_hex_digit(p[i]), b = kl_hex_digit(p[i + 1]);
             if (a < 0 || b < 0)
                 return false;
             out->b[k++] = (uint8_t)(a << 4 | b);

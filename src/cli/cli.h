@@ -7,6 +7,7 @@
 #ifndef KL_CLI_CLI_H
 #define KL_CLI_CLI_H
 
+#include "base/buf.h"
 #include "base/err.h"
 
 typedef int kl_cmd_fn(int argc, char **argv);
@@ -35,6 +36,8 @@ extern const char kl_cmd_query_help[];
 
 /* Print "kiln: <msg> (<reason>)" to stderr. */
 void kl_cli_error(const struct kl_err *err);
+/* End the JSON line in b, write it to stdout and empty b (the JSON-lines commands). */
+void kl_cli_put_line(struct kl_buf *b);
 /* Whether argv has -h or --help before any "--". */
 int kl_cli_wants_help(int argc, char **argv);
 

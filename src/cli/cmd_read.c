@@ -4,7 +4,6 @@
  * work on a copy of a production directory or next to a running server; `kiln flamegraph
  * --input FILE` renders one profile file without any store. */
 #include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,20 +331,13 @@ out:
 
 /* ---- kiln query ---- */
 
-static void line(struct kl_buf *b)
-{
-    kl_buf_putc(b, '\n');
-    fwrite(b->ptr, 1, b->len, stdout);
-    kl_buf_reset(b);
-}
-
 static int q_profile(void *ctx, const struct kl_profile_row *r)
 {
     struct kl_buf *b = ctx;
     struct kl_jw w;
     kl_jw_init(&w, b);
     kl_query_write_profile_row(&w, r, "timestamp");
-    line(b);
+    kl_cli_put_line(b);
     return 0;
 }
 
@@ -374,7 +366,7 @@ static int q_occurrence(void *ctx, const struct kl_occurrence_row *r)
     kl_jw_key(&w, "transaction");
     kl_jw_str(&w, r->transaction_name.ptr ? r->transaction_name : KL_STR(""));
     kl_jw_obj_end(&w);
-    line(b);
+    kl_cli_put_line(b);
     return 0;
 }
 
@@ -384,7 +376,7 @@ static int q_span(void *ctx, const struct kl_stored_span *r)
     struct kl_jw w;
     kl_jw_init(&w, b);
     kl_query_write_span_row(&w, r, KL_STR_NULL);
-    line(b);
+    kl_cli_put_line(b);
     return 0;
 }
 
@@ -451,7 +443,7 @@ int kl_cmd_query(int argc, char **argv)
                 struct kl_jw w;
                 kl_jw_init(&w, &b);
                 kl_query_write_function(&w, &fs[i]);
-                line(&b);
+                kl_cli_put_line(&b);
             }
             rc = 0;
         }
@@ -469,24 +461,8 @@ int kl_cmd_query(int argc, char **argv)
             for (uint32_t i = 0; i < n; i++) {
                 struct kl_jw w;
                 kl_jw_init(&w, &b);
-                kl_jw_obj_begin(&w);
-                kl_jw_key(&w, "name");
-                kl_jw_str(&w, ts[i].after.function.ptr ? ts[i].after.function : KL_STR(""));
-                kl_jw_key(&w, "package");
-                kl_jw_str(&w, ts[i].after.package.ptr ? ts[i].after.package : KL_STR(""));
-                kl_jw_key(&w, "p95_delta_ns");
-                kl_jw_i64(&w, ts[i].p95_delta_ns);
-                kl_jw_key(&w, "p95_change");
-                if (isnan(ts[i].p95_change))
-                    kl_jw_null(&w);
-                else
-                    kl_jw_f64(&w, ts[i].p95_change);
-                kl_jw_key(&w, "before");
-                kl_query_write_function(&w, &ts[i].before);
-                kl_jw_key(&w, "after");
-                kl_query_write_function(&w, &ts[i].after);
-                kl_jw_obj_end(&w);
-                line(&b);
+                kl_query_write_trend(&w, &ts[i]);
+                kl_cli_put_line(&b);
             }
             rc = 0;
         }

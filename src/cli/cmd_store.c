@@ -132,13 +132,6 @@ static struct kl_store *open_store(const char *dir)
     return s;
 }
 
-static void put_line(struct kl_buf *b)
-{
-    kl_buf_putc(b, '\n');
-    fwrite(b->ptr, 1, b->len, stdout);
-    kl_buf_reset(b);
-}
-
 /* ---- kiln project ---- */
 
 struct proj_ctx {
@@ -162,7 +155,7 @@ static int print_project(void *ctx, const struct kl_project *p)
     kl_jw_key(&w, "name");
     kl_jw_str(&w, p->name);
     kl_jw_obj_end(&w);
-    put_line(&c->out);
+    kl_cli_put_line(&c->out);
     return 0;
 }
 
@@ -182,7 +175,7 @@ static int print_key(void *ctx, const struct kl_key *k)
     kl_jw_key(&w, "dsn");
     kl_jw_cstr(&w, dsn);
     kl_jw_obj_end(&w);
-    put_line(&c->out);
+    kl_cli_put_line(&c->out);
     return 0;
 }
 
@@ -277,7 +270,7 @@ static int print_outcome(void *ctx, const struct kl_outcome_row *r)
     kl_jw_key(&w, "quantity");
     kl_jw_u64(&w, r->quantity);
     kl_jw_obj_end(&w);
-    put_line(&c->out);
+    kl_cli_put_line(&c->out);
     return 0;
 }
 
@@ -324,7 +317,7 @@ static int print_profile(void *ctx, const struct kl_profile_row *r)
     struct kl_jw w;
     kl_jw_init(&w, b);
     kl_query_write_profile_row(&w, r, "start");
-    put_line(b);
+    kl_cli_put_line(b);
     return 0;
 }
 

@@ -69,6 +69,13 @@ void kl_cli_error(const struct kl_err *err)
             kl_reason_str(err->reason));
 }
 
+void kl_cli_put_line(struct kl_buf *b)
+{
+    kl_buf_putc(b, '\n');
+    fwrite(b->ptr, 1, b->len, stdout);
+    kl_buf_reset(b);
+}
+
 int kl_cli_wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {

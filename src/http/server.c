@@ -100,25 +100,15 @@ static void overloaded(struct kl_http_conn *c, struct kl_err *e)
 /* ==================================================================================== */
 /* Small helpers                                                                         */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 char *kl_http_url_decode(struct kl_arena *a, struct kl_str s, bool form, size_t *out_len)
 {
     char *out = kl_arena_alloc(a, s.len + 1);
     size_t n = 0;
     for (size_t i = 0; i < s.len; i++) {
         char c = s.ptr[i];
-        if (c == '%' && i + 2 < s.len && hexval(s.ptr[i + 1]) >= 0 && hexval(s.ptr[i + 2]) >= 0) {
-            out[n++] = (char)(hexval(s.ptr[i + 1]) << 4 | hexval(s.ptr[i + 2]));
+        if (c == '%' && i + 2 < s.len && kl_hex_digit(s.ptr[i + 1]) >= 0 &&
+            kl_hex_digit(s.ptr[i + 2]) >= 0) {
+            out[n++] = (char)(kl_hex_digit(s.ptr[i + 1]) << 4 | kl_hex_digit(s.ptr[i + 2]));
             i += 2;
         } else if (c == '+' && form) {
             out[n++] = ' ';

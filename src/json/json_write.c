@@ -439,39 +439,21 @@ static bool shortest_fast(double v, uint64_t *m_out, int *k_out)
     return false;
 }
 
-/* Shortest digits that read back as v: the smallest precision whose %e form round-trips
- * (round-tripping is monotonic in precision, so a binary search over 1..17 finds it). Then
- * laid out the way ryu (serde_json) does. */
+/* Shortest digits that read back as v, laid out the way ryu (serde_json) does: the exact
+ * m / 10^k form when shortest_fast finds one, else (non-finite, zero, huge, tiny, ambiguous)
+ * the reference path below. */
 size_t kl_fmt_f64(double v, char *out)
 {
-    if (!isfinite(v)) {
-        memcpy(out, "null", 5);
-        return 4;
-    }
-    if (v == 0) {
-        const char *z = signbit(v) ? "-0.0" : "0.0";
-        size_t n = strlen(z);
-        memcpy(out, z, n + 1);
-        return n;
-    }
-    char digits[24];
-    int nd = 0;
-    bool neg = false;
-    int kk; /* position of the decimal point from the left of digits */
     uint64_t m;
     int k;
-    if (shortest_fast(v, &m, &k)) {
-        neg = v < 0;
-        char tmp[24];
-        size_t n = fmt_u64(m, tmp);
-        nd = (int)n;
-        memcpy(digits, tmp, n);
-        kk = nd - k;
-        while (nd > 1 && digits[nd - 1] == '0')
-            nd--;
-        return layout(out, neg, digits, nd, kk);
-    }
-    return kl__fmt_f64_printf(v, out);
+    if (!shortest_fast(v, &m, &k))
+        return kl__fmt_f64_printf(v, out);
+    char digits[24];
+    int nd = (int)fmt_u64(m, digits);
+    int kk = nd - k; /* position of the decimal point from the left of digits */
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    return layout(out, v < 0, digits, nd, kk);
 }
 
 /* The reference (and fallback) path: the smallest precision whose %e form round-trips. */

@@ -595,3 +595,32 @@ void kl_query_write_span_row(struct kl_jw *w, const struct kl_stored_span *r, st
     }
     kl_jw_obj_end(w);
 }
+
+static void write_change(struct kl_jw *w, const char *k, double v)
+{
+    kl_jw_key(w, k);
+    if (isnan(v))
+        kl_jw_null(w);
+    else
+        kl_jw_f64(w, v);
+}
+
+void kl_query_write_trend(struct kl_jw *w, const struct kl_query_trend *t)
+{
+    kl_jw_obj_begin(w);
+    kl_jw_key(w, "fingerprint");
+    kl_jw_u64(w, t->after.fingerprint);
+    kl_jw_key(w, "name");
+    kl_jw_str(w, t->after.function.ptr ? t->after.function : KL_STR(""));
+    kl_jw_key(w, "package");
+    kl_jw_str(w, t->after.package.ptr ? t->after.package : KL_STR(""));
+    kl_jw_key(w, "p95_delta_ns");
+    kl_jw_i64(w, t->p95_delta_ns);
+    write_change(w, "p95_change", t->p95_change);
+    write_change(w, "avg_change", t->avg_change);
+    kl_jw_key(w, "before");
+    kl_query_write_function(w, &t->before);
+    kl_jw_key(w, "after");
+    kl_query_write_function(w, &t->after);
+    kl_jw_obj_end(w);
+}

@@ -73,6 +73,9 @@ int kl_query_function_trends(struct kl_store *s, struct kl_arena *a,
 
 /* JSON writers shared by the API and the CLI. */
 void kl_query_write_function(struct kl_jw *w, const struct kl_query_function *f);
+/* One trend: fingerprint, name, package, p95_delta_ns, p95_change and avg_change (null when
+ * the before side has none), before and after (kl_query_write_function). */
+void kl_query_write_trend(struct kl_jw *w, const struct kl_query_trend *t);
 /* One stored profile or chunk: profile_id (or profiler_id and chunk_id), org_id,
  * project_id, platform, transaction, release, environment, <time_key> (RFC 3339 start),
  * duration_ns, samples. */

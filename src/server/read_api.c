@@ -1,7 +1,6 @@
 /* read_api.c - read-side HTTP handlers (see read_api.h) */
 #include "server/read_api.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -400,15 +399,6 @@ int kl_api_functions(struct kl_req *req)
     return reply_buf(req, &b);
 }
 
-static void write_change(struct kl_jw *w, const char *k, double v)
-{
-    kl_jw_key(w, k);
-    if (isnan(v))
-        kl_jw_null(w);
-    else
-        kl_jw_f64(w, v);
-}
-
 int kl_api_function_trends(struct kl_req *req)
 {
     struct kl_profile_filter fa, fb;
@@ -427,22 +417,7 @@ int kl_api_function_trends(struct kl_req *req)
     kl_jw_key(&w, "trends");
     kl_jw_arr_begin(&w);
     for (uint32_t i = 0; i < n; i++) {
-        kl_jw_obj_begin(&w);
-        kl_jw_key(&w, "fingerprint");
-        kl_jw_u64(&w, ts[i].after.fingerprint);
-        kl_jw_key(&w, "name");
-        kl_jw_str(&w, ts[i].after.function.ptr ? ts[i].after.function : KL_STR(""));
-        kl_jw_key(&w, "package");
-        kl_jw_str(&w, ts[i].after.package.ptr ? ts[i].after.package : KL_STR(""));
-        kl_jw_key(&w, "p95_delta_ns");
-        kl_jw_i64(&w, ts[i].p95_delta_ns);
-        write_change(&w, "p95_change", ts[i].p95_change);
-        write_change(&w, "avg_change", ts[i].avg_change);
-        kl_jw_key(&w, "before");
-        kl_query_write_function(&w, &ts[i].before);
-        kl_jw_key(&w, "after");
-        kl_query_write_function(&w, &ts[i].after);
-        kl_jw_obj_end(&w);
+        kl_query_write_trend(&w, &ts[i]);
     }
     kl_jw_arr_end(&w);
     kl_jw_obj_end(&w);
