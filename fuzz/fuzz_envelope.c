@@ -59,6 +59,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *in = (const char *)data + 1;
     size_t n = size - 1;
 
+    /* the HTTP layer's budget reserves this much before decoding: never past the limit */
+    size_t hint = kl_decompress_size_hint(enc, in, n, FUZZ_MAX_DECODED);
+    check(hint <= FUZZ_MAX_DECODED + 1);
+    check(enc != KL_ENC_IDENTITY || hint == (n < FUZZ_MAX_DECODED + 1 ? n : FUZZ_MAX_DECODED + 1));
+
     struct kl_arena a;
     kl_arena_init(&a);
     struct kl_err err = KL_ERR_INIT;
